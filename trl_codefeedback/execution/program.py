@@ -1,0 +1,66 @@
+"""What the executor runs: a :class:`Program` under :class:`Limits`.
+
+Example:
+    >>> p = Program(code="def f(x):\\n    return x + 1\\n",
+    ...             tests={"kind": "asserts", "asserts": ["assert f(1) == 2"]})
+    >>> p.language
+    'python'
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+LANGUAGES = ("python", "java")
+
+
+class UnknownLanguageError(ValueError):
+    """A program or reward asked for a language the executor has no backend for."""
+
+
+@dataclass(frozen=True)
+class Limits:
+    """Resource limits for one program. Named constants, one place (evalplus style).
+
+    Attributes:
+        test_timeout_s: wall-clock limit of one test.
+        program_timeout_s: wall-clock limit of the whole program (all tests); the
+            process is killed when it runs past it.
+        memory_mb: address-space limit of the program's process.
+        output_bytes: cap on what the program may print (per test); more -> resource_limit.
+        max_processes: processes the program may have at once (fork bombs stop here).
+    """
+
+    test_timeout_s: float = 3.0
+    program_timeout_s: float = 10.0
+    memory_mb: int = 1024
+    output_bytes: int = 1 << 20
+    max_processes: int = 32
+
+    def __post_init__(self) -> None:
+        if self.test_timeout_s <= 0 or self.program_timeout_s <= 0:
+            raise ValueError("timeouts must be positive")
+        if self.memory_mb < 64:
+            raise ValueError("memory_mb below 64 leaves no room for the interpreter")
+
+
+@dataclass(frozen=True)
+class Program:
+    """One candidate program and its tests.
+
+    Attributes:
+        code: the candidate code (for completion-style prompts: prompt + completion).
+        tests: a test spec (dict or JSON text, see :mod:`trl_codefeedback.execution.specs`).
+        language: ``"python"`` or ``"java"``.
+        truncated: the completion was cut at the generation length limit; a syntax
+            error on its last line is then blamed on the whole program (scope global).
+        coverage: record which candidate lines ran (``Feedback.covered_lines``).
+    """
+
+    code: str
+    tests: Any
+    language: str = "python"
+    truncated: bool = False
+    coverage: bool = False
+    extra: dict[str, Any] = field(default_factory=dict, compare=False, hash=False)
