@@ -1,0 +1,32 @@
+"""Feedback -> rewards: unit-test (RLTF coarse / adaptive) and compiler (RLCF) rewards for TRL.
+
+Example:
+    >>> from trl_codefeedback.feedback import UnitTestReward, extract_code
+    >>> extract_code("```py\\nx = 1\\n```").code
+    'x = 1\\n'
+"""
+
+from trl_codefeedback.feedback.base import EMPTY_COMPLETION, ExecutionReward, ScoredCompletion
+from trl_codefeedback.feedback.compiler import CompilerReward
+from trl_codefeedback.feedback.config import CompilerRewardValues, RLTFRewardValues
+from trl_codefeedback.feedback.extract import (
+    ExtractedCode,
+    code_line_to_completion_span,
+    completion_text,
+    extract_code,
+)
+from trl_codefeedback.feedback.unit_test import UnitTestReward
+
+__all__ = [
+    "EMPTY_COMPLETION",
+    "CompilerReward",
+    "CompilerRewardValues",
+    "ExecutionReward",
+    "ExtractedCode",
+    "RLTFRewardValues",
+    "ScoredCompletion",
+    "UnitTestReward",
+    "code_line_to_completion_span",
+    "completion_text",
+    "extract_code",
+]

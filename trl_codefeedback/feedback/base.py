@@ -1,0 +1,283 @@
+"""Shared machinery of the execution rewards: completions -> programs -> Feedback -> rewards.
+
+:class:`ExecutionReward` is a TRL reward function (``(prompts, completions, **kwargs)
+-> list[float | None]``). Subclasses say which tests a row carries and how a
+:class:`Feedback` scores; everything else lives here: code extraction, the
+``code_prefix`` column, truncation detection, the executor call, harness-error
+handling and logging through TRL's ``log_metric`` / ``log_extra`` hooks.
+
+After each call, :attr:`ExecutionReward.last_results` holds one
+:class:`ScoredCompletion` per completion, for trainer subclasses that map error
+lines to tokens.
+"""
+
+from __future__ import annotations
+
+import logging
+import warnings
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, replace
+from typing import Any
+
+from trl_codefeedback.execution.feedback import ErrorScope, Feedback, Status
+from trl_codefeedback.execution.program import LANGUAGES, Limits, Program, UnknownLanguageError
+from trl_codefeedback.feedback.extract import ExtractedCode, count_line_breaks, extract_code
+
+logger = logging.getLogger(__name__)
+
+EMPTY_COMPLETION = "EmptyCompletion"  # Feedback.error_type of a completion that holds no code
+
+
+@dataclass(frozen=True)
+class ScoredCompletion:
+    """What one completion turned into.
+
+    Attributes:
+        feedback: the executor's record, with ``error_line`` made relative to the
+            *extracted code* (``None`` when the error lies in the ``code_prefix``).
+        extracted: the code and its offsets in the completion text.
+        prefix_lines: line breaks in the ``code_prefix`` put before the code
+            (program line = code line + prefix_lines).
+        program_error_line: the error line in the executed program (prefix + code).
+        truncated: the completion was cut at the generation length limit.
+        reward: the scalar reward (``None`` for a harness error).
+    """
+
+    feedback: Feedback
+    extracted: ExtractedCode
+    prefix_lines: int
+    program_error_line: int | None
+    truncated: bool
+    reward: float | None
+
+    def error_span(self) -> tuple[int, int] | None:
+        """Char span in the completion text of the error line, or ``None`` when it is not in the completion."""
+        line = self.feedback.error_line
+        if line is None or not 1 <= line <= self.extracted.num_lines:
+            return None
+        return self.extracted.line_span(line)
+
+
+def _column(kwargs: dict[str, Any], name: str | None, n: int) -> list[Any] | None:
+    if name is None or name not in kwargs or kwargs[name] is None:
+        return None
+    values = list(kwargs[name])
+    if len(values) != n:
+        raise ValueError(f"column {name!r} has {len(values)} values for {n} completions")
+    return values
+
+
+def _available(kwargs: dict[str, Any]) -> list[str]:
+    hooks = {"trainer_state", "log_extra", "log_metric", "environments", "completion_ids"}
+    return sorted(k for k in kwargs if k not in hooks)
+
+
+class ExecutionReward:
+    """Base of the execution-feedback rewards. Subclasses implement :meth:`_row_tests` and :meth:`_score`.
+
+    Args:
+        language: language of the programs, used when the dataset has no ``language`` column.
+        code_prefix_column: column with code put before the completion's code (completion-style
+            prompts such as HumanEval's function header); ``None`` to ignore it.
+        truncated_column: column (or reward kwarg) of booleans flagging truncated completions.
+        max_completion_length: the trainer's ``max_completion_length``; with ``completion_ids``
+            (which TRL passes) a completion that reached it without an EOS token is truncated.
+        eos_token_ids: ids that end a generation (default: any last token counts as "not EOS").
+        limits: resource limits for the default executor.
+        executor: an object with ``run(programs) -> list[Feedback]``; default: the shared executor.
+        name: ``__name__`` (TRL names the reward's logged metrics after it).
+    """
+
+    default_name = "execution_reward"
+    supported_languages: tuple[str, ...] = LANGUAGES
+
+    def __init__(
+        self,
+        *,
+        language: str = "python",
+        code_prefix_column: str | None = "code_prefix",
+        truncated_column: str | None = "truncated",
+        max_completion_length: int | None = None,
+        eos_token_ids: Sequence[int] | int | None = None,
+        limits: Limits | None = None,
+        executor: Any | None = None,
+        name: str | None = None,
+    ) -> None:
+        self._check_language(language)
+        self.language = language
+        self.code_prefix_column = code_prefix_column
+        self.truncated_column = truncated_column
+        self.max_completion_length = max_completion_length
+        self.eos_token_ids = self._as_ids(eos_token_ids)
+        self.limits = limits
+        self.executor = executor
+        self.__name__ = name or self.default_name
+        self.last_results: list[ScoredCompletion] = []
+
+    # ---- configuration -------------------------------------------------------------------
+
+    @staticmethod
+    def _as_ids(ids: Sequence[int] | int | None) -> frozenset[int] | None:
+        if ids is None:
+            return None
+        return frozenset([ids] if isinstance(ids, int) else ids)
+
+    def _check_language(self, language: str, where: str = "") -> None:
+        if language not in self.supported_languages:
+            raise UnknownLanguageError(
+                f"{type(self).__name__} does not support language {language!r}{where}; "
+                f"supported: {list(self.supported_languages)}"
+            )
+
+    def attach_trainer(self, trainer: Any) -> ExecutionReward:
+        """Read ``max_completion_length`` and the EOS ids from a TRL trainer (for truncation detection).
+
+        Example:
+            >>> reward = UnitTestReward()                                   # doctest: +SKIP
+            >>> trainer = GRPOTrainer(model, reward_funcs=[reward], ...)    # doctest: +SKIP
+            >>> reward.attach_trainer(trainer)                              # doctest: +SKIP
+        """
+        args = getattr(trainer, "args", None)
+        self.max_completion_length = getattr(args, "max_completion_length", self.max_completion_length)
+        eos = getattr(trainer, "eos_token_ids", None)
+        if eos is None:
+            tok = getattr(trainer, "processing_class", None)
+            eos = getattr(tok, "eos_token_id", None)
+        if eos is not None:
+            self.eos_token_ids = self._as_ids(eos)
+        return self
+
+    @property
+    def last_feedback(self) -> list[Feedback]:
+        """The Feedback of each completion of the last call (``error_line`` relative to the extracted code)."""
+        return [r.feedback for r in self.last_results]
+
+    # ---- subclass hooks ------------------------------------------------------------------
+
+    def _row_tests(self, kwargs: dict[str, Any], n: int) -> list[Any]:
+        """One test spec (or ``None``: compile only) per completion; raise on a bad row."""
+        raise NotImplementedError
+
+    def _score(self, feedback: Feedback) -> float | None:
+        raise NotImplementedError
+
+    def _log_metrics(self, results: list[ScoredCompletion], log_metric: Callable[[str, float], None]) -> None:
+        n = len(results)
+        for status in Status:
+            log_metric(f"{self.__name__}/{status.value}", sum(r.feedback.status is status for r in results) / n)
+        log_metric(f"{self.__name__}/truncated", sum(r.truncated for r in results) / n)
+
+    # ---- the call ------------------------------------------------------------------------
+
+    def __call__(
+        self, prompts: list[Any] | None = None, completions: list[Any] | None = None, **kwargs: Any
+    ) -> list[float | None]:
+        completions = list(completions or [])
+        n = len(completions)
+        tests = self._row_tests(kwargs, n)  # validates the rows before anything runs
+        languages = [lang or self.language for lang in (_column(kwargs, "language", n) or [None] * n)]
+        for i, lang in enumerate(languages):
+            self._check_language(lang, where=f" (row {i} of column 'language')")
+        prefixes = [p or "" for p in (_column(kwargs, self.code_prefix_column, n) or [""] * n)]
+        truncated = self._truncation(kwargs, n)
+
+        extracted = [
+            extract_code(c, language=lang, continuation=bool(p))
+            for c, lang, p in zip(completions, languages, prefixes)
+        ]
+        to_run = [i for i in range(n) if not extracted[i].is_empty]
+        programs = [
+            Program(code=prefixes[i] + extracted[i].code, tests=tests[i], language=languages[i], truncated=truncated[i])
+            for i in to_run
+        ]
+        ran = dict(zip(to_run, self._execute(programs)))
+
+        results = []
+        for i in range(n):
+            prefix_lines = count_line_breaks(prefixes[i])
+            fb = ran[i] if i in ran else self._empty_feedback(tests[i])
+            program_line = fb.error_line
+            code_line = None if program_line is None else program_line - prefix_lines
+            if code_line is not None and code_line < 1:
+                code_line = None  # the error lies in the prefix, not in the model's code
+            fb = replace(fb, error_line=code_line)
+            results.append(
+                ScoredCompletion(
+                    feedback=fb,
+                    extracted=extracted[i],
+                    prefix_lines=prefix_lines,
+                    program_error_line=program_line,
+                    truncated=truncated[i],
+                    reward=self._score(fb),
+                )
+            )
+        self.last_results = results
+        self._report(results, kwargs)
+        return [r.reward for r in results]
+
+    def _truncation(self, kwargs: dict[str, Any], n: int) -> list[bool]:
+        flags = _column(kwargs, self.truncated_column, n)
+        if flags is not None:
+            return [bool(f) for f in flags]
+        ids = kwargs.get("completion_ids")
+        if ids is not None and self.max_completion_length:
+            eos = self.eos_token_ids
+            return [
+                len(x) >= self.max_completion_length and (eos is None or len(x) == 0 or x[-1] not in eos) for x in ids
+            ]
+        return [False] * n
+
+    def _empty_feedback(self, tests: Any) -> Feedback:
+        total = 0
+        if tests is not None:
+            try:
+                from trl_codefeedback.execution.specs import parse_test_spec
+
+                total = parse_test_spec(tests).num_tests
+            except Exception:  # counting is best effort; the row was validated already
+                total = 0
+        return Feedback(
+            status=Status.COMPILE_ERROR,
+            tests_total=total,
+            error_type=EMPTY_COMPLETION,
+            error_message="the completion holds no code",
+            error_scope=ErrorScope.GLOBAL,
+        )
+
+    def _execute(self, programs: list[Program]) -> list[Feedback]:
+        if not programs:
+            return []
+        try:
+            if self.executor is not None:
+                out = list(self.executor.run(programs))
+            else:
+                from trl_codefeedback.execution import execute
+
+                out = list(execute(programs, limits=self.limits))
+            if len(out) != len(programs):
+                raise RuntimeError(f"executor returned {len(out)} results for {len(programs)} programs")
+            return out
+        except Exception as e:  # our fault, never the model's: no reward, loud log
+            logger.exception("%s: the executor failed", self.__name__)
+            return [Feedback.harness_error(f"executor raised {type(e).__name__}: {e}") for _ in programs]
+
+    def _report(self, results: list[ScoredCompletion], kwargs: dict[str, Any]) -> None:
+        harness = [r.feedback for r in results if r.feedback.status is Status.HARNESS_ERROR]
+        if harness:
+            msg = (
+                f"{self.__name__}: {len(harness)} of {len(results)} programs hit a harness error (our fault, not "
+                f"the model's); their reward is None so the trainer leaves them out. First error: "
+                f"{harness[0].error_message}"
+            )
+            logger.warning(msg)
+            warnings.warn(msg, RuntimeWarning, stacklevel=3)
+        if not results:
+            return
+        log_metric = kwargs.get("log_metric")
+        if callable(log_metric):
+            self._log_metrics(results, log_metric)
+        log_extra = kwargs.get("log_extra")
+        if callable(log_extra):
+            log_extra(f"{self.__name__}/status", [r.feedback.status.value for r in results])
+            log_extra(f"{self.__name__}/error_type", [r.feedback.error_type for r in results])
+            log_extra(f"{self.__name__}/error_line", [r.feedback.error_line for r in results])
