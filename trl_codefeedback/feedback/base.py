@@ -83,8 +83,9 @@ class ExecutionReward:
         max_completion_length: the trainer's ``max_completion_length``; with ``completion_ids``
             (which TRL passes) a completion that reached it without an EOS token is truncated.
         eos_token_ids: ids that end a generation (default: any last token counts as "not EOS").
-        limits: resource limits for the default executor.
-        executor: an object with ``run(programs) -> list[Feedback]``; default: the shared executor.
+        limits: resource limits per program (default: the executor's own).
+        executor: an :class:`~trl_codefeedback.execution.Executor` (or any object with
+            ``run(programs, limits=None) -> list[Feedback]``); default: the shared executor.
         name: ``__name__`` (TRL names the reward's logged metrics after it).
     """
 
@@ -249,7 +250,8 @@ class ExecutionReward:
             return []
         try:
             if self.executor is not None:
-                out = list(self.executor.run(programs))
+                run = self.executor.run
+                out = list(run(programs) if self.limits is None else run(programs, limits=self.limits))
             else:
                 from trl_codefeedback.execution import execute
 
