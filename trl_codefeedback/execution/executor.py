@@ -41,7 +41,9 @@ from trl_codefeedback.execution.specs import TestSpecError, parse_test_spec, spe
 logger = logging.getLogger(__name__)
 
 WORKER_SCRIPT = Path(__file__).with_name("python_worker.py")
-SANDBOX_UID_BASE = 61000  # worker i runs programs as uid SANDBOX_UID_BASE + i (when started as root)
+# When started as root, a worker runs programs as uid SANDBOX_UID_BASE + its own pid: unique among
+# live workers on the host, so two executors (or two training processes) never share a sandbox uid.
+SANDBOX_UID_BASE = 200_000
 WORKER_START_TIMEOUT_S = 30.0
 _warned_isolation = False
 
@@ -57,7 +59,7 @@ class _PythonWorker:
         self.start()
 
     def start(self) -> None:
-        cmd = [sys.executable, "-I", "-u", str(WORKER_SCRIPT), "--uid", str(SANDBOX_UID_BASE + self.index)]
+        cmd = [sys.executable, "-I", "-u", str(WORKER_SCRIPT), "--uid-base", str(SANDBOX_UID_BASE)]
         if not self.isolate:
             cmd.append("--no-isolation")
         # Scrubbed environment: no tokens or keys from the trainer reach the worker or its programs.

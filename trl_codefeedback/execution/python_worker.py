@@ -211,8 +211,23 @@ def setup_isolation(sandbox_uid: int, tmp_size_mb: int) -> dict:
         os._exit(0 if ok else 1)
     _, st = os.waitpid(pid, 0)
     info["pid_namespace"] = os.waitstatus_to_exitcode(st) == 0
-    info["setuid"] = is_root and sandbox_uid > 0
+    info["setuid"] = is_root and sandbox_uid > 0 and _can_setuid(sandbox_uid)
     return info
+
+
+def _can_setuid(uid: int) -> bool:
+    """Probe in a child: a container may map only a small uid range."""
+    pid = os.fork()
+    if pid == 0:
+        try:
+            os.setgroups([])
+            os.setgid(uid)
+            os.setuid(uid)
+            os._exit(0)
+        except BaseException:  # noqa: BLE001
+            os._exit(1)
+    _, st = os.waitpid(pid, 0)
+    return os.waitstatus_to_exitcode(st) == 0
 
 
 # ----------------------------------------------------------------------------- test running (child side)
@@ -407,16 +422,18 @@ class _Runner:
     def _run_asserts(self, compiled, tests: dict) -> None:
         asserts = tests["asserts"]
         g = {"__name__": "__main__", "__builtins__": __builtins__}
-        if tests.get("setup"):
-            self._fresh_io()
-            setup = self.run_one(lambda: exec(compile(tests["setup"], TESTS_FILE, "exec"), g))
-            if setup["o"] != "pass":
-                self.emit({"e": "harness_error", "msg": f"test setup code failed: {setup.get('type')}: {setup.get('msg')}"})
-                return
         first = self._exec_module(compiled, g)
         if first["o"] != "pass":
             self._emit_all_failed(first, len(asserts))
             return
+        if tests.get("setup"):
+            # MBPP's harness runs code, then test_setup_code, then the asserts (the setup may use
+            # the candidate's classes, e.g. MBPP 367's Node).
+            self._fresh_io()
+            setup = self.run_one(lambda: exec(compile(tests["setup"], TESTS_FILE, "exec"), g))
+            if setup["o"] != "pass":
+                self._emit_all_failed({**setup, "o": "fail" if setup.get("line") is None else setup["o"]}, len(asserts))
+                return
         for i, src in enumerate(asserts):
             try:
                 code = compile(src, TESTS_FILE, "exec")
@@ -442,21 +459,22 @@ class _Runner:
         if first["o"] != "pass":
             self._emit_all_failed(first, total)
             return
-        self._fresh_io()
-        setup = self.run_one(lambda: exec(test_code, g))
-        if setup["o"] != "pass":
-            self.emit({"e": "harness_error", "msg": f"check code failed to load: {setup.get('type')}: {setup.get('msg')}"})
-            return
         entry = tests["entry_point"]
         if entry not in g:
             err = {"o": "error", "type": "NameError", "msg": f"name {entry!r} is not defined by the program", "line": None}
             self._emit_all_failed(err, total)
             return
+        candidate = g[entry]  # taken before the test code runs: it may define a name of its own (MBXP MBPP/56)
+        self._fresh_io()
+        setup = self.run_one(lambda: exec(test_code, g))
+        if setup["o"] != "pass":
+            self.emit({"e": "harness_error", "msg": f"check code failed to load: {setup.get('type')}: {setup.get('msg')}"})
+            return
         if arg is None:  # no splittable check(): one test, the whole call
             self._fresh_io()
-            self.emit({"e": "test", "i": 0, **self.run_one(self._with_coverage(lambda: g["check"](g[entry])))})
+            self.emit({"e": "test", "i": 0, **self.run_one(self._with_coverage(lambda: g["check"](candidate)))})
             return
-        g[arg] = g[entry]
+        g[arg] = candidate
         i = 0
         for stmt, is_test in units:
             code = compile(ast.Module(body=[stmt], type_ignores=[]), TESTS_FILE, "exec")
@@ -475,9 +493,19 @@ class _Runner:
                 if i >= total:
                     return
 
+    def _apps_globals(self) -> dict:
+        """Globals pre-filled with APPS's import header (its harness prepends these lines to every solution)."""
+        g = {"__name__": "__main__", "__builtins__": __builtins__}
+        if _APPS_HEADER_CODE is not None:
+            try:
+                exec(_APPS_HEADER_CODE, g)
+            except Exception:  # noqa: BLE001 - e.g. numpy missing: the header is best effort
+                pass
+        return g
+
     def _run_stdio(self, compiled, tests: dict) -> None:
         for i, case in enumerate(tests["cases"]):
-            g = {"__name__": "__main__", "__builtins__": __builtins__}
+            g = self._apps_globals()
             out = self._fresh_io(case["input"], keep_output=True)
             result = self.run_one(self._with_coverage(lambda: exec(compiled, g)), stdio=True)
             if result["o"] == "pass" and not outputs_match(out.getvalue(), case["output"]):
@@ -487,7 +515,7 @@ class _Runner:
                 return
 
     def _run_call(self, compiled, tests: dict) -> None:
-        g = {"__name__": "__main__", "__builtins__": __builtins__}
+        g = self._apps_globals()
         cases = tests["cases"]
         first = self._exec_module(compiled, g)
         if first["o"] != "pass":
@@ -518,6 +546,29 @@ class _Runner:
             self.emit({"e": "test", "i": i, **result})
             if result["o"] == "timeout":
                 return
+
+
+# The import header APPS's evaluation puts before every solution (without it, e.g. APPS 2404's
+# ``List`` annotation fails). Executed into the program's globals so line numbers do not move.
+APPS_HEADER = """import sys
+import time
+import itertools
+from itertools import accumulate, product, permutations, combinations
+import collections
+from collections import Counter, OrderedDict, deque, defaultdict, ChainMap
+from functools import lru_cache
+import math
+from math import sqrt, sin, cos, tan, ceil, fabs, floor, gcd, exp, log, log2
+import fractions
+from typing import List, Tuple
+import random
+import heapq
+from heapq import *
+"""
+try:
+    _APPS_HEADER_CODE = compile(APPS_HEADER, "<apps-header>", "exec")
+except SyntaxError:  # pragma: no cover
+    _APPS_HEADER_CODE = None
 
 
 def _wrong_answer_message(got: str, expected: str) -> str:
@@ -953,7 +1004,7 @@ def main() -> None:
     import argparse
 
     ap = argparse.ArgumentParser()
-    ap.add_argument("--uid", type=int, default=-1)
+    ap.add_argument("--uid-base", type=int, default=-1, help="programs run as uid BASE + this worker's pid (unique on the host)")
     ap.add_argument("--tmp-mb", type=int, default=512)
     ap.add_argument("--no-isolation", action="store_true")
     args = ap.parse_args()
@@ -970,10 +1021,11 @@ def main() -> None:
     libc = _get_libc()
     libc.prctl(PR_SET_PDEATHSIG, signal.SIGKILL)  # die with the executor
     libc.prctl(PR_SET_CHILD_SUBREAPER, 1)
+    uid = args.uid_base + os.getpid() if args.uid_base >= 0 else -1
     if args.no_isolation:
         isolation = {"network": False, "filesystem": False, "pid_namespace": False, "setuid": False, "mode": "disabled"}
     else:
-        isolation = setup_isolation(args.uid, args.tmp_mb)
+        isolation = setup_isolation(uid, args.tmp_mb)
         if isolation["filesystem"]:
             os.environ["TCF_PRIVATE_TMP"] = "1"
     _preload()
@@ -981,7 +1033,7 @@ def main() -> None:
 
     gc.collect()
     gc.freeze()  # keep the collector in forked children off the zygote's pages (fewer copy-on-write faults)
-    worker = Worker(args.uid, isolation)
+    worker = Worker(uid, isolation)
     proto_out.write((json.dumps({"ready": True, "isolation": isolation, "pid": os.getpid()}) + "\n").encode())
     for line in proto_in:
         try:
