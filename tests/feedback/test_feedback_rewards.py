@@ -40,7 +40,8 @@ def test_coarse_values_for_each_status(fast_limits):
     reward = UnitTestReward(limits=fast_limits)
     rewards = call(reward, [PASSING, ONE_OF_THREE, RUNTIME, COMPILE, TIMEOUT])
     statuses = [fb.status for fb in reward.last_feedback]
-    assert statuses == [Status.PASSED, Status.FAILED, Status.RUNTIME_ERROR, Status.COMPILE_ERROR, Status.TIMEOUT]
+    expected = [Status.PASSED, Status.FAILED, Status.RUNTIME_ERROR, Status.COMPILE_ERROR, Status.TIMEOUT]
+    assert statuses == expected, reward.last_feedback
     assert rewards == [1.0, -0.3, -0.6, -1.0, -0.6]
 
 
