@@ -127,7 +127,8 @@ def completion_text(completion: Any) -> str:
         if isinstance(content, str):
             return content
         if isinstance(content, list):
-            return "".join(b.get("text", "") for b in content if isinstance(b, dict) and b.get("type", "text") == "text")
+            blocks = [b for b in content if isinstance(b, dict) and b.get("type", "text") == "text"]
+            return "".join(b.get("text", "") for b in blocks)
     raise TypeError(f"a completion must be a string or a list of chat messages, got {type(completion).__name__}")
 
 
