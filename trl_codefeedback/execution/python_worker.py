@@ -327,6 +327,39 @@ def count_check_units(test_src: str) -> int:
     return sum(1 for _, t in units if t) or 1
 
 
+def compile_candidate(code: str):
+    """Compile candidate code in the worker (before any fork). Returns (code object, None) or (None, compile_error event)."""
+    try:
+        return compile(code, CANDIDATE_FILE, "exec", dont_inherit=True), None
+    except (SyntaxError, ValueError, OverflowError, MemoryError, RecursionError) as exc:
+        line = getattr(exc, "lineno", None) if isinstance(exc, SyntaxError) else None
+        msg = exc.msg if isinstance(exc, SyntaxError) else _message(exc)
+        return None, {"e": "compile_error", "type": type(exc).__name__, "msg": str(msg)[:MESSAGE_LIMIT], "line": line}
+
+
+def compile_test_plan(tests: dict) -> dict | None:
+    """Compile a test spec's code once; forked children inherit the code objects.
+
+    Returns None for kinds with nothing to compile, or ``{"error": ...}`` for broken test code.
+    """
+    kind = tests["kind"]
+    try:
+        if kind == "asserts":
+            setup = compile(tests["setup"], TESTS_FILE, "exec") if tests.get("setup") else None
+            return {"setup": setup, "asserts": [compile(src, TESTS_FILE, "exec") for src in tests["asserts"]]}
+        if kind == "check":
+            arg, units = split_check_units(tests["test"])
+            return {
+                "arg": arg,
+                "units": [(compile(ast.Module(body=[stmt], type_ignores=[]), TESTS_FILE, "exec"), is_test) for stmt, is_test in units],
+                "test_code": compile(tests["test"], TESTS_FILE, "exec"),
+                "total": sum(1 for _, t in units if t) or 1,
+            }
+    except SyntaxError as exc:
+        return {"error": f"test code is not valid Python: {exc}"}
+    return None
+
+
 class _Runner:
     """Runs one program's tests inside the sandboxed child and streams events."""
 
@@ -390,23 +423,17 @@ class _Runner:
 
     # -- entry
 
-    def run(self) -> None:
-        code = self.job["code"]
+    def run(self, compiled, plan: dict | None) -> None:
         signal.signal(signal.SIGALRM, self._alarm)
-        try:
-            compiled = compile(code, CANDIDATE_FILE, "exec", dont_inherit=True)
-        except (SyntaxError, ValueError, OverflowError, MemoryError, RecursionError) as exc:
-            line = getattr(exc, "lineno", None) if isinstance(exc, SyntaxError) else None
-            msg = exc.msg if isinstance(exc, SyntaxError) else _message(exc)
-            self.emit({"e": "compile_error", "type": type(exc).__name__, "msg": str(msg)[:MESSAGE_LIMIT], "line": line})
-            return
         self.emit({"e": "compiled"})
         tests = self.job["tests"]
         if tests is None:
             self.emit({"e": "end"})
             return
-        kind = tests["kind"]
-        getattr(self, "_run_" + kind)(compiled, tests)
+        if plan is not None and "error" in plan:
+            self.emit({"e": "harness_error", "msg": plan["error"]})
+            return
+        getattr(self, "_run_" + tests["kind"])(compiled, tests, plan)
         if self.job.get("coverage"):
             self.emit({"e": "coverage", "lines": sorted(self.covered)})
         self.emit({"e": "end"})
@@ -419,42 +446,31 @@ class _Runner:
     def _emit_all_failed(self, outcome: dict, total: int) -> None:
         self.emit({"e": "module_error", "total": total, **outcome})
 
-    def _run_asserts(self, compiled, tests: dict) -> None:
-        asserts = tests["asserts"]
+    def _run_asserts(self, compiled, tests: dict, plan: dict) -> None:
+        total = len(plan["asserts"])
         g = {"__name__": "__main__", "__builtins__": __builtins__}
         first = self._exec_module(compiled, g)
         if first["o"] != "pass":
-            self._emit_all_failed(first, len(asserts))
+            self._emit_all_failed(first, total)
             return
-        if tests.get("setup"):
+        if plan["setup"] is not None:
             # MBPP's harness runs code, then test_setup_code, then the asserts (the setup may use
             # the candidate's classes, e.g. MBPP 367's Node).
             self._fresh_io()
-            setup = self.run_one(lambda: exec(compile(tests["setup"], TESTS_FILE, "exec"), g))
+            setup = self.run_one(lambda: exec(plan["setup"], g))
             if setup["o"] != "pass":
-                self._emit_all_failed({**setup, "o": "fail" if setup.get("line") is None else setup["o"]}, len(asserts))
+                self._emit_all_failed({**setup, "o": "fail" if setup.get("line") is None else setup["o"]}, total)
                 return
-        for i, src in enumerate(asserts):
-            try:
-                code = compile(src, TESTS_FILE, "exec")
-            except SyntaxError as exc:
-                self.emit({"e": "harness_error", "msg": f"test {i} is not valid Python: {exc}"})
-                return
+        for i, code in enumerate(plan["asserts"]):
             self._fresh_io()
             result = self.run_one(self._with_coverage(lambda: exec(code, g)))
             self.emit({"e": "test", "i": i, **result})
             if result["o"] == "timeout":
                 return  # later tests cannot change the status; don't spend the budget on them
 
-    def _run_check(self, compiled, tests: dict) -> None:
+    def _run_check(self, compiled, tests: dict, plan: dict) -> None:
         g = {"__name__": "__main__", "__builtins__": __builtins__}
-        try:
-            arg, units = split_check_units(tests["test"])
-            test_code = compile(tests["test"], TESTS_FILE, "exec")
-        except SyntaxError as exc:
-            self.emit({"e": "harness_error", "msg": f"check code is not valid Python: {exc}"})
-            return
-        total = sum(1 for _, t in units if t) or 1
+        arg, units, test_code, total = plan["arg"], plan["units"], plan["test_code"], plan["total"]
         first = self._exec_module(compiled, g)
         if first["o"] != "pass":
             self._emit_all_failed(first, total)
@@ -476,8 +492,7 @@ class _Runner:
             return
         g[arg] = candidate
         i = 0
-        for stmt, is_test in units:
-            code = compile(ast.Module(body=[stmt], type_ignores=[]), TESTS_FILE, "exec")
+        for code, is_test in units:
             self._fresh_io()
             result = self.run_one(self._with_coverage(lambda: exec(code, g)))
             if is_test:
@@ -503,7 +518,7 @@ class _Runner:
                 pass
         return g
 
-    def _run_stdio(self, compiled, tests: dict) -> None:
+    def _run_stdio(self, compiled, tests: dict, plan) -> None:
         for i, case in enumerate(tests["cases"]):
             g = self._apps_globals()
             out = self._fresh_io(case["input"], keep_output=True)
@@ -514,7 +529,7 @@ class _Runner:
             if result["o"] == "timeout":
                 return
 
-    def _run_call(self, compiled, tests: dict) -> None:
+    def _run_call(self, compiled, tests: dict, plan) -> None:
         g = self._apps_globals()
         cases = tests["cases"]
         first = self._exec_module(compiled, g)
@@ -664,9 +679,22 @@ class Worker:
         self.isolation = isolation
         self.libc = _get_libc()
         self.job_counter = 0
+        self.plans: dict[str, dict | None] = {}  # compiled test plans, LRU by insertion order
 
     # The child: everything between fork and the candidate's first line.
-    def _child(self, job: dict, w: int, workdir: str) -> None:
+    def _plan(self, tests: dict | None) -> dict | None:
+        if tests is None:
+            return None
+        key = json.dumps(tests, sort_keys=True)
+        plan = self.plans.pop(key, None)
+        if plan is None:
+            plan = compile_test_plan(tests)
+        self.plans[key] = plan  # re-insert: most recently used last
+        while len(self.plans) > 512:
+            self.plans.pop(next(iter(self.plans)))
+        return plan
+
+    def _child(self, job: dict, w: int, workdir: str, compiled, plan) -> None:
         limits = job["limits"]
         devnull = os.open(os.devnull, os.O_RDWR)
         for fd in (0, 1, 2):
@@ -704,10 +732,16 @@ class Worker:
         os.environ["HOME"] = os.environ["TMPDIR"] = workdir
         tempfile.tempdir = workdir
         sys.setrecursionlimit(3000)
-        _Runner(job, w).run()
+        _Runner(job, w).run(compiled, plan)
 
     def run_job(self, job: dict) -> dict:
         t0 = time.monotonic()
+        # Compile here, before forking: a syntax error costs no process, and children
+        # inherit the compiled candidate and test code.
+        compiled, error = compile_candidate(job["code"])
+        if error is not None:
+            return build_feedback(job, [error], False, 0, time.monotonic() - t0)
+        plan = self._plan(job["tests"])
         self.job_counter += 1
         workdir = f"/tmp/tcf-job-{os.getpid()}-{self.job_counter}"
         os.mkdir(workdir, 0o700)
@@ -725,12 +759,12 @@ class Worker:
                 if use_pidns and self.libc.unshare(CLONE_NEWPID) == 0:
                     p2 = os.fork()
                     if p2 == 0:  # child B: PID 1 of a new namespace
-                        self._child(job, w, workdir)
+                        self._child(job, w, workdir, compiled, plan)
                         os._exit(0)
                     os.close(w)
                     _, st = os.waitpid(p2, 0)
                     os._exit(_relay_status(st))
-                self._child(job, w, workdir)
+                self._child(job, w, workdir, compiled, plan)
                 os._exit(0)
             except BaseException:  # noqa: BLE001
                 try:
