@@ -822,12 +822,12 @@ class Worker:
             os.killpg(pid, signal.SIGKILL)
         except OSError:
             pass
+        # We are a child subreaper: once the program's first process is reaped, every process it
+        # left behind (double-forked daemons included) is a child of ours. No child at all -> done.
+        if not _has_children():
+            return
         if self.uid > 0:
-            # Processes that left the process group: kill everything running as the sandbox uid
-            # (a /proc scan first, so that the common case costs no extra fork).
-            if not _uid_has_processes(self.uid):
-                _reap_all()
-                return
+            # Kill everything running as the sandbox uid (reaches processes that left the group).
             p = os.fork()
             if p == 0:
                 try:
@@ -894,6 +894,17 @@ def _children_of(ppid: int) -> list[int]:
         except (OSError, IndexError, ValueError):
             continue
     return kids
+
+
+def _has_children() -> bool:
+    """Reap exited children; True if any child (running or not yet reaped) remains."""
+    try:
+        while True:
+            p, _ = os.waitpid(-1, os.WNOHANG)
+            if p == 0:
+                return True
+    except ChildProcessError:
+        return False
 
 
 def _uid_has_processes(uid: int) -> bool:
