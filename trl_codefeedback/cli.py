@@ -1,0 +1,162 @@
+"""`trl-codefeedback` command line.
+
+    trl-codefeedback execute INPUT.jsonl -o OUTPUT.jsonl [--workers N] [--timeout S]
+    trl-codefeedback execute --examples          # bundled examples, summary on stdout
+    trl-codefeedback sandbox-info                # what the sandbox guarantees on this host
+
+Each input row: ``{"language": "python", "code": str, "tests": {"kind": ...} | null}``
+plus any other fields (passed through; ``truncated: bool`` is honoured). Each output
+row: the input's fields plus the Feedback fields.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from collections import Counter
+from importlib import resources
+from pathlib import Path
+from typing import Any
+
+from trl_codefeedback.execution.feedback import Feedback
+
+EXAMPLES = "execute_examples.jsonl"
+MAX_REPORTED_ERRORS = 20
+
+
+class InputError(ValueError):
+    """A malformed input file: the message names the line and what is wrong."""
+
+
+def _row_to_program(row: Any, where: str):
+    from trl_codefeedback.execution import LANGUAGES, Program, TestSpecError, parse_test_spec
+
+    if not isinstance(row, dict):
+        raise InputError(f"{where}: a row must be a JSON object, got {type(row).__name__}")
+    language = row.get("language", "python")
+    if language not in LANGUAGES:
+        raise InputError(f"{where}: unknown language {language!r} (supported: {', '.join(LANGUAGES)})")
+    code = row.get("code")
+    if not isinstance(code, str):
+        raise InputError(f"{where}: 'code' must be a string, got {type(code).__name__ if 'code' in row else 'nothing'}")
+    if "tests" not in row:
+        raise InputError(f"{where}: missing 'tests' (a test spec object, or null for a compile-only check)")
+    tests = row["tests"]
+    if tests is not None:
+        try:
+            parse_test_spec(tests)
+        except TestSpecError as e:
+            raise InputError(f"{where}: {e}") from None
+    truncated = row.get("truncated", False)
+    if not isinstance(truncated, bool):
+        raise InputError(f"{where}: 'truncated' must be true or false")
+    return Program(code=code, tests=tests, language=language, truncated=truncated)
+
+
+def read_rows(path: Path) -> tuple[list[dict], list]:
+    """Parse and validate every row before anything runs; all problems are reported at once."""
+    rows, programs, errors = [], [], []
+    with open(path, encoding="utf-8") as f:
+        for lineno, line in enumerate(f, 1):
+            if not line.strip():
+                continue
+            where = f"{path}:{lineno}"
+            try:
+                row = json.loads(line)
+                program = _row_to_program(row, where)
+            except json.JSONDecodeError as e:
+                errors.append(f"{where}: not valid JSON ({e.msg} at column {e.colno})")
+                continue
+            except InputError as e:
+                errors.append(str(e))
+                continue
+            rows.append(row)
+            programs.append(program)
+    if errors:
+        shown = errors[:MAX_REPORTED_ERRORS]
+        more = f"\n... and {len(errors) - len(shown)} more" if len(errors) > len(shown) else ""
+        raise InputError(f"{len(errors)} malformed row(s); nothing was executed:\n" + "\n".join(shown) + more)
+    return rows, programs
+
+
+def _summary(feedbacks: list[Feedback]) -> str:
+    counts = Counter(fb.status.value for fb in feedbacks)
+    return ", ".join(f"{k}: {v}" for k, v in sorted(counts.items()))
+
+
+def cmd_execute(args: argparse.Namespace) -> int:
+    from trl_codefeedback.execution import Executor, Limits
+
+    if args.examples:
+        path = Path(str(resources.files("trl_codefeedback") / "examples" / EXAMPLES))
+    elif args.input is None:
+        print("error: give INPUT.jsonl, or --examples to run the bundled examples", file=sys.stderr)
+        return 2
+    else:
+        path = Path(args.input)
+        if not path.is_file():
+            print(f"error: input file {path} does not exist", file=sys.stderr)
+            return 2
+    try:
+        rows, programs = read_rows(path)
+    except InputError as e:
+        print(f"error: {e}", file=sys.stderr)
+        return 2
+    limits = Limits(
+        test_timeout_s=args.timeout,
+        program_timeout_s=max(args.program_timeout, args.timeout),
+        memory_mb=args.memory_mb,
+    )
+    with Executor(workers=args.workers, limits=limits) as executor:
+        feedbacks = executor.run(programs, progress=not args.quiet)
+    out_rows = [{**row, **fb.to_dict()} for row, fb in zip(rows, feedbacks)]
+    if args.output:
+        with open(args.output, "w", encoding="utf-8") as f:
+            for r in out_rows:
+                f.write(json.dumps(r) + "\n")
+    if args.examples or not args.output:
+        for r in out_rows:
+            label = r.get("id", "")
+            where = f" line {r['error_line']}" if r.get("error_line") else ""
+            scope = f" [scope {r['error_scope']}]" if r.get("error_scope") else ""
+            err = f"  {r['error_type']}{where}{scope}" if r.get("error_type") else ""
+            print(f"{label:<18} {r['status']:<15} {r['tests_passed']}/{r['tests_total']}{err}")
+        sys.stdout.flush()
+    print(f"{len(feedbacks)} programs: {_summary(feedbacks)}" + (f"; written to {args.output}" if args.output else ""), file=sys.stderr)
+    return 0
+
+
+def cmd_sandbox_info(args: argparse.Namespace) -> int:
+    from trl_codefeedback.execution import Executor
+
+    with Executor(workers=1) as executor:
+        print(json.dumps(executor.isolation, indent=2))
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="trl-codefeedback", description="Execution feedback for training code LLMs with TRL.")
+    sub = parser.add_subparsers(dest="command", required=True)
+    ex = sub.add_parser("execute", help="run programs from a JSONL file in the sandbox and write their Feedback")
+    ex.add_argument("input", nargs="?", help="input JSONL: one {language, code, tests} object per line")
+    ex.add_argument("-o", "--output", help="output JSONL (input fields + Feedback fields)")
+    ex.add_argument("--examples", action="store_true", help="run the bundled examples instead of INPUT")
+    ex.add_argument("--workers", type=int, default=None, help="worker processes (default: all cores)")
+    ex.add_argument("--timeout", type=float, default=3.0, help="time limit per test, seconds (default 3)")
+    ex.add_argument("--program-timeout", type=float, default=10.0, help="time limit per program, seconds (default 10)")
+    ex.add_argument("--memory-mb", type=int, default=1024, help="memory limit per program (default 1024)")
+    ex.add_argument("-q", "--quiet", action="store_true", help="no progress bar")
+    ex.set_defaults(func=cmd_execute)
+    info = sub.add_parser("sandbox-info", help="print what the sandbox guarantees on this host")
+    info.set_defaults(func=cmd_sandbox_info)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    return args.func(args)
+
+
+if __name__ == "__main__":
+    sys.exit(main())
