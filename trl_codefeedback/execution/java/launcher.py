@@ -1,0 +1,69 @@
+"""Start one Java worker JVM inside the Python sandbox's isolation (stdlib only, run as a script).
+
+Usage: python -I launcher.py --uid UID --classes DIR [--no-isolation] -- java ARGS... TcfJavaWorker
+
+It enters the same network + mount namespaces as the Python worker
+(:func:`python_worker.setup_isolation`: no network, read-only file system except a private
+``/tmp``), copies the worker's class files into that private ``/tmp``, sets rlimits, drops to
+the sandbox uid where possible, asks the kernel to kill the JVM when the parent dies, and
+``execv``'s the JVM. Before the exec it writes one JSON line with the isolation facts on
+stdout, so the parent reads that line, then the JVM's hello line.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import resource
+import shutil
+import sys
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+sys.path.insert(0, os.path.dirname(HERE))
+
+import python_worker as pw  # noqa: E402
+
+PR_SET_PDEATHSIG = 1
+JVM_THREADS = 1024  # RLIMIT_NPROC for the worker's own uid: JVM threads count as processes
+
+
+def main(argv: list[str]) -> None:
+    sep = argv.index("--")
+    opts, cmd = argv[:sep], argv[sep + 1:]
+    uid = int(opts[opts.index("--uid") + 1])
+    classes = opts[opts.index("--classes") + 1]
+    isolate = "--no-isolation" not in opts
+    info = {"network": False, "filesystem": False, "pid_namespace": False, "setuid": False, "mode": "none"}
+    if isolate:
+        info = pw.setup_isolation(uid, 256)
+        info["pid_namespace"] = False  # the JVM is not put in its own PID namespace
+    libc = pw._get_libc()
+    libc.prctl(PR_SET_PDEATHSIG, 9, 0, 0, 0)
+    target = classes
+    if info.get("filesystem"):
+        target = "/tmp/tcf-java-classes"
+        shutil.copytree(classes, target)
+        for root, dirs, files in os.walk(target):
+            os.chmod(root, 0o755)
+            for f in files:
+                os.chmod(os.path.join(root, f), 0o644)
+    cmd = [target if c == "@CLASSES@" else c for c in cmd]
+    os.chdir("/tmp")
+    if info.get("setuid"):
+        os.chmod("/tmp", 0o1777)
+        resource.setrlimit(resource.RLIMIT_NPROC, (JVM_THREADS, JVM_THREADS))
+        os.setgroups([])
+        os.setgid(uid)
+        os.setuid(uid)
+    resource.setrlimit(resource.RLIMIT_CORE, (0, 0))
+    resource.setrlimit(resource.RLIMIT_FSIZE, (64 << 20, 64 << 20))
+    sys.stdout.write(json.dumps({"isolation": info}) + "\n")
+    sys.stdout.flush()
+    env = {"PATH": "/usr/local/bin:/usr/bin:/bin", "LANG": "C.UTF-8", "HOME": "/tmp"}
+    if os.environ.get("JAVA_HOME"):
+        env["JAVA_HOME"] = os.environ["JAVA_HOME"]
+    os.execve(cmd[0], cmd, env)
+
+
+if __name__ == "__main__":
+    main(sys.argv[1:])
