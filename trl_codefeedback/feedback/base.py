@@ -87,6 +87,8 @@ class ExecutionReward:
         executor: an :class:`~trl_codefeedback.execution.Executor` (or any object with
             ``run(programs, limits=None) -> list[Feedback]``); default: the shared executor.
         name: ``__name__`` (TRL names the reward's logged metrics after it).
+        coverage: ask the executor for the candidate lines each program executed
+            (``Feedback.covered_lines``, Python only); token-level trainers set it for StepCoder masking.
     """
 
     default_name = "execution_reward"
@@ -103,8 +105,10 @@ class ExecutionReward:
         limits: Limits | None = None,
         executor: Any | None = None,
         name: str | None = None,
+        coverage: bool = False,
     ) -> None:
         self._check_language(language)
+        self.coverage = coverage
         self.language = language
         self.code_prefix_column = code_prefix_column
         self.truncated_column = truncated_column
@@ -188,7 +192,13 @@ class ExecutionReward:
         ]
         to_run = [i for i in range(n) if not extracted[i].is_empty]
         programs = [
-            Program(code=prefixes[i] + extracted[i].code, tests=tests[i], language=languages[i], truncated=truncated[i])
+            Program(
+                code=prefixes[i] + extracted[i].code,
+                tests=tests[i],
+                language=languages[i],
+                truncated=truncated[i],
+                coverage=self.coverage,
+            )
             for i in to_run
         ]
         ran = dict(zip(to_run, self._execute(programs)))

@@ -1,0 +1,191 @@
+"""GRPO with RLTF fine-grained execution feedback: per-token advantages at error locations."""
+
+from __future__ import annotations
+
+import logging
+import warnings
+from typing import Any
+
+import torch
+from accelerate.utils import gather_object
+from trl import GRPOTrainer
+
+from trl_codefeedback.execution.feedback import Status
+from trl_codefeedback.feedback.base import ExecutionReward
+from trl_codefeedback.feedback.extract import completion_text
+from trl_codefeedback.feedback.token_mapping import token_char_spans
+from trl_codefeedback.trainers.fine_grained import FineGrainedSettings, TokenPlan, per_token_advantages, token_plan
+from trl_codefeedback.trainers.grpo_config import CodeFeedbackGRPOConfig
+
+logger = logging.getLogger(__name__)
+
+METRIC_PREFIX = "codefeedback"
+
+
+class CodeFeedbackGRPOTrainer(GRPOTrainer):
+    r"""
+    [`~trl.GRPOTrainer`] whose advantages are per token: the group-relative sequence advantage
+    plus RLTF's fine-grained penalty on the tokens that caused an execution error.
+
+    A drop-in replacement: swap `GRPOTrainer` for it (and `GRPOConfig` for
+    [`CodeFeedbackGRPOConfig`], or keep a plain `GRPOConfig`: the fine-grained defaults apply).
+    The execution reward in `reward_funcs` (e.g. [`~trl_codefeedback.feedback.UnitTestReward`],
+    coarse or adaptive) supplies the scalar reward *and* the error locations; plain callables
+    and reward models work next to it as in TRL. Without an execution reward the trainer is
+    plain GRPO.
+
+    Per step and process, for each local completion: error line (in the extracted code)
+    -> char span in the completion text -> token indices (exact incremental decoding of the
+    generated ids, see [`~trl_codefeedback.feedback.token_mapping.token_char_spans`]) ->
+    `A[b, t] = A_seq[b] + penalty * T / (E - S)` on those tokens. TRL's `_compute_loss` accepts the
+    (B, T) advantages. Everything is computed on the process's own slice of the batch (the reward
+    objects only see local completions), so the rows line up with TRL's `process_slice`.
+
+    Logged per step (averaged over processes): `codefeedback/status/<status>` (fraction of
+    completions), `codefeedback/pass_ratio`, `codefeedback/penalized_token_frac`,
+    `codefeedback/unexecuted_token_frac`, `codefeedback/unmapped`. The completions table
+    (`log_completions=True`) gets the reward's `<name>/status`, `<name>/error_type`,
+    `<name>/error_line` columns and `codefeedback/penalized_tokens`.
+
+    Example:
+        ```python
+        import json
+        from datasets import Dataset
+        from trl_codefeedback.feedback import UnitTestReward
+        from trl_codefeedback.trainers import CodeFeedbackGRPOConfig, CodeFeedbackGRPOTrainer
+
+        dataset = Dataset.from_list([{
+            "prompt": "Write a function add(a, b) returning a + b.\n",
+            "tests": json.dumps({"kind": "asserts", "asserts": ["assert add(1, 2) == 3"]}),
+        }] * 8)
+        trainer = CodeFeedbackGRPOTrainer(
+            model="Qwen/Qwen2.5-Coder-0.5B-Instruct",
+            reward_funcs=[UnitTestReward(mode="adaptive")],
+            args=CodeFeedbackGRPOConfig(output_dir="out", max_completion_length=128),
+            train_dataset=dataset,
+        )
+        trainer.train()
+        ```
+    """
+
+    _tag_names = ["trl", "grpo", "trl-codefeedback", "rltf"]
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self._execution_reward = self._find_execution_reward()
+        if self._execution_reward is not None:
+            if self._execution_reward.max_completion_length is None:
+                self._execution_reward.attach_trainer(self)
+            if self._setting("mask_unexecuted_tokens", False):
+                self._execution_reward.coverage = True
+        self._cf_completions: list[Any] | None = None
+        self._cf_completion_ids: list[list[int]] | None = None
+        self._cf_warned_unmapped = False
+
+    # ---- configuration -----------------------------------------------------------------
+
+    def _setting(self, name: str, default: Any) -> Any:
+        return getattr(self.args, name, default)
+
+    def _settings(self) -> FineGrainedSettings:
+        return FineGrainedSettings(
+            penalty=float(self._setting("fine_grained_penalty", -0.3)),
+            alpha_scaling=bool(self._setting("fine_grained_alpha_scaling", True)),
+            scopes=tuple(self._setting("fine_grained_scopes", ["line", "global"])) if self._setting("fine_grained", True) else (),
+            mask_unexecuted=bool(self._setting("mask_unexecuted_tokens", False)),
+        )
+
+    def _find_execution_reward(self) -> ExecutionReward | None:
+        wanted = self._setting("fine_grained_reward", None)
+        found = [f for f in self.reward_funcs if isinstance(f, ExecutionReward)]
+        if wanted is not None:
+            found = [f for f in found if f.__name__ == wanted]
+            if not found:
+                raise ValueError(f"fine_grained_reward={wanted!r} names no execution reward in reward_funcs")
+        return found[0] if found else None
+
+    # ---- hooks into GRPOTrainer --------------------------------------------------------
+
+    def _calculate_rewards(self, inputs, prompts, completions, completion_ids_list):
+        # Keep the local completions (text as the rewards saw it, and ids) for the token mapping.
+        self._cf_completions = list(completions)
+        self._cf_completion_ids = [list(map(int, ids)) for ids in completion_ids_list]
+        return super()._calculate_rewards(inputs, prompts, completions, completion_ids_list)
+
+    def _generate_and_score_completions(self, inputs):
+        output = super()._generate_and_score_completions(inputs)
+        reward = self._execution_reward
+        if reward is None:
+            return output
+        mode = "train" if self.model.training else "eval"
+        completion_mask = output["completion_mask"]
+        results = reward.last_results
+        texts = self._cf_completions or []
+        ids_list = self._cf_completion_ids or []
+        n = completion_mask.size(0)
+        plans: list[TokenPlan | None] = [None] * n
+        unmapped = 0
+        if len(results) == n == len(texts) == len(ids_list):
+            settings = self._settings()
+            for b in range(n):
+                r = results[b]
+                text = completion_text(texts[b])
+                if r.extracted.text != text:
+                    unmapped += 1  # the reward saw another batch: never blame the wrong tokens
+                    continue
+                if r.feedback.status in (Status.PASSED, Status.FAILED, Status.HARNESS_ERROR) and not (
+                    settings.mask_unexecuted
+                ):
+                    plans[b] = TokenPlan()
+                    continue
+                try:
+                    spans = token_char_spans(self.processing_class, ids_list[b], text)
+                except ValueError:
+                    unmapped += 1
+                    continue
+                num_tokens = int(completion_mask[b].sum().item())
+                plans[b] = token_plan(r, spans, num_tokens, settings)
+        else:
+            unmapped = n
+        if unmapped and not self._cf_warned_unmapped:
+            self._cf_warned_unmapped = True
+            warnings.warn(
+                f"CodeFeedbackGRPOTrainer: {unmapped} of {n} completions could not be mapped to tokens "
+                "(reward results out of step with the batch, or text not found in the decoded ids); "
+                "they get the plain sequence advantage.",
+                RuntimeWarning,
+                stacklevel=2,
+            )
+        output["advantages"] = per_token_advantages(output["advantages"], completion_mask, plans)
+        self._log_fine_grained(mode, results if len(results) == n else [], plans, completion_mask, unmapped)
+        return output
+
+    # ---- logging -----------------------------------------------------------------------
+
+    def _log_fine_grained(self, mode, results, plans, completion_mask, unmapped) -> None:
+        device = self.accelerator.device
+        n = completion_mask.size(0)
+        statuses = list(Status)
+        counts = [float(sum(r.feedback.status is s for r in results)) for s in statuses]
+        scored = [r for r in results if r.feedback.status is not Status.HARNESS_ERROR]
+        pass_sum = float(sum(r.feedback.pass_ratio for r in scored))
+        tokens = float(completion_mask.sum().item())
+        penalized = float(sum(len(p.penalized) for p in plans if p is not None))
+        unexecuted = float(sum(len(p.unexecuted) for p in plans if p is not None))
+        local = torch.tensor(
+            [*counts, float(len(results)), pass_sum, float(len(scored)), penalized, unexecuted, tokens, float(unmapped), float(n)],
+            dtype=torch.float64,
+            device=device,
+        )
+        total = self.accelerator.gather(local.unsqueeze(0)).sum(dim=0).tolist()
+        k = len(statuses)
+        num_results, pass_total, num_scored, pen, unexe, tok, unm, num = total[k:]
+        metrics = self._metrics[mode]
+        for s, c in zip(statuses, total[:k]):
+            metrics[f"{METRIC_PREFIX}/status/{s.value}"].append(c / num_results if num_results else 0.0)
+        metrics[f"{METRIC_PREFIX}/pass_ratio"].append(pass_total / num_scored if num_scored else 0.0)
+        metrics[f"{METRIC_PREFIX}/penalized_token_frac"].append(pen / tok if tok else 0.0)
+        metrics[f"{METRIC_PREFIX}/unexecuted_token_frac"].append(unexe / tok if tok else 0.0)
+        metrics[f"{METRIC_PREFIX}/unmapped"].append(unm / num if num else 0.0)
+        column = [len(p.penalized) if p is not None else 0 for p in plans]
+        self._logs["extra"][f"{METRIC_PREFIX}/penalized_tokens"].extend(gather_object(column))
