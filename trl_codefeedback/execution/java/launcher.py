@@ -1,6 +1,6 @@
 """Start one Java worker JVM inside the Python sandbox's isolation (stdlib only, run as a script).
 
-Usage: python -I launcher.py --uid UID --classes DIR [--no-isolation] -- java ARGS... TcfJavaWorker
+Usage: python -I launcher.py --uid-base BASE --classes DIR [--no-isolation] -- java ARGS... TcfJavaWorker
 
 It enters the same network + mount namespaces as the Python worker
 (:func:`python_worker.setup_isolation`: no network, read-only file system except a private
@@ -15,7 +15,6 @@ from __future__ import annotations
 import json
 import os
 import resource
-import shutil
 import sys
 
 HERE = os.path.dirname(os.path.abspath(__file__))
@@ -30,9 +29,16 @@ JVM_THREADS = 1024  # RLIMIT_NPROC for the worker's own uid: JVM threads count a
 def main(argv: list[str]) -> None:
     sep = argv.index("--")
     opts, cmd = argv[:sep], argv[sep + 1:]
-    uid = int(opts[opts.index("--uid") + 1])
+    uid = int(opts[opts.index("--uid-base") + 1]) + os.getpid()  # unique among live workers
     classes = opts[opts.index("--classes") + 1]
     isolate = "--no-isolation" not in opts
+    # Read the class files now: the isolation may hide the cache folder (e.g. under /root).
+    blobs = {}
+    for root, _, files in os.walk(classes):
+        for f in files:
+            path = os.path.join(root, f)
+            with open(path, "rb") as fh:
+                blobs[os.path.relpath(path, classes)] = fh.read()
     info = {"network": False, "filesystem": False, "pid_namespace": False, "setuid": False, "mode": "none"}
     if isolate:
         info = pw.setup_isolation(uid, 256)
@@ -42,11 +48,13 @@ def main(argv: list[str]) -> None:
     target = classes
     if info.get("filesystem"):
         target = "/tmp/tcf-java-classes"
-        shutil.copytree(classes, target)
-        for root, dirs, files in os.walk(target):
-            os.chmod(root, 0o755)
-            for f in files:
-                os.chmod(os.path.join(root, f), 0o644)
+        for rel, data in blobs.items():
+            path = os.path.join(target, rel)
+            os.makedirs(os.path.dirname(path), mode=0o755, exist_ok=True)
+            with open(path, "wb") as fh:
+                fh.write(data)
+            os.chmod(path, 0o644)
+        os.chmod(target, 0o755)
     cmd = [target if c == "@CLASSES@" else c for c in cmd]
     os.chdir("/tmp")
     if info.get("setuid"):
