@@ -3,6 +3,8 @@
     trl-codefeedback execute INPUT.jsonl -o OUTPUT.jsonl [--workers N] [--timeout S]
     trl-codefeedback execute --examples          # bundled examples, summary on stdout
     trl-codefeedback sandbox-info                # what the sandbox guarantees on this host
+    trl-codefeedback evaluate --model PATH_OR_NAME --dataset mbpp|humaneval|apps|mbxp-python|mbjp|mathqa-java
+                              [--n-samples K] [--temperature T] [--output-dir DIR]
 
 Each input row: ``{"language": "python", "code": str, "tests": {"kind": ...} | null}``
 plus any other fields (passed through; ``truncated: bool`` is honoured). Each output
@@ -135,6 +137,26 @@ def cmd_sandbox_info(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_evaluate(args: argparse.Namespace) -> int:
+    from trl_codefeedback.evaluation import EvalConfig, evaluate_model, format_results
+
+    try:
+        cfg = EvalConfig(
+            model=args.model, dataset=args.dataset, split=args.split, data_path=args.data_path,
+            max_problems=args.max_problems, n_samples=args.n_samples, temperature=args.temperature,
+            top_p=args.top_p, max_new_tokens=args.max_new_tokens, batch_size=args.batch_size, chat=args.chat,
+            ks=tuple(args.ks), workers=args.workers, test_timeout_s=args.timeout, device=args.device,
+            seed=args.seed, output_dir=args.output_dir or f"eval-{args.dataset}",
+        )
+    except ValueError as e:
+        print(f"error: {e}", file=sys.stderr)
+        return 2
+    results = evaluate_model(cfg, progress=not args.quiet)
+    print(format_results(results))
+    print(f"results: {Path(cfg.output_dir) / 'results.json'}; samples: {Path(cfg.output_dir) / 'samples.jsonl'}", file=sys.stderr)
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="trl-codefeedback", description="Execution feedback for training code LLMs with TRL.")
     sub = parser.add_subparsers(dest="command", required=True)
@@ -148,6 +170,28 @@ def build_parser() -> argparse.ArgumentParser:
     ex.add_argument("--memory-mb", type=int, default=1024, help="memory limit per program (default 1024)")
     ex.add_argument("-q", "--quiet", action="store_true", help="no progress bar")
     ex.set_defaults(func=cmd_execute)
+    from trl_codefeedback.evaluation import BENCHMARKS
+
+    ev = sub.add_parser("evaluate", help="generate with a model (or LoRA adapter) on a benchmark, execute, report pass@k")
+    ev.add_argument("--model", required=True, help="Hub name, local model folder, or LoRA adapter folder")
+    ev.add_argument("--dataset", required=True, choices=BENCHMARKS)
+    ev.add_argument("--split", default=None, help="split (default: the benchmark's test split)")
+    ev.add_argument("--data-path", default=None, help="local benchmark file/folder (default: shared data dir, else the Hub)")
+    ev.add_argument("--max-problems", type=int, default=None)
+    ev.add_argument("--n-samples", type=int, default=1, help="completions per problem")
+    ev.add_argument("--temperature", type=float, default=0.0, help="0 = greedy")
+    ev.add_argument("--top-p", type=float, default=0.95)
+    ev.add_argument("--max-new-tokens", type=int, default=512)
+    ev.add_argument("--batch-size", type=int, default=8)
+    ev.add_argument("--chat", action="store_true", help="chat prompts through the tokenizer's chat template")
+    ev.add_argument("--ks", type=int, nargs="+", default=[1, 10, 100])
+    ev.add_argument("--workers", type=int, default=None)
+    ev.add_argument("--timeout", type=float, default=3.0, help="time limit per test, seconds")
+    ev.add_argument("--device", default=None)
+    ev.add_argument("--seed", type=int, default=0)
+    ev.add_argument("--output-dir", default=None, help="where results.json and samples.jsonl go (default: eval-DATASET)")
+    ev.add_argument("-q", "--quiet", action="store_true")
+    ev.set_defaults(func=cmd_evaluate)
     info = sub.add_parser("sandbox-info", help="print what the sandbox guarantees on this host")
     info.set_defaults(func=cmd_sandbox_info)
     return parser
