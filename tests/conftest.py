@@ -27,3 +27,13 @@ def tiny_model_path(tmp_path_factory) -> Path:
     env = os.environ.get("TRL_CODEFEEDBACK_DATA")
     data = Path(env) if env else REPO_ROOT.parent / "shared" / "data"
     return build_tiny_model(tmp_path_factory.mktemp("tiny_model"), data_dir=data if data.is_dir() else None)
+
+
+@pytest.fixture(scope="session")
+def tiny_classifier_path(tmp_path_factory) -> Path:
+    """Directory of a tiny local Qwen2 sequence-classification model + tokenizer (see tests/tiny_models.py)."""
+    from tiny_models import build_tiny_classifier
+
+    env = os.environ.get("TRL_CODEFEEDBACK_DATA")
+    data = Path(env) if env else REPO_ROOT.parent / "shared" / "data"
+    return build_tiny_classifier(tmp_path_factory.mktemp("tiny_classifier"), data_dir=data if data.is_dir() else None)

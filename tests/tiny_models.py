@@ -138,3 +138,87 @@ def build_tiny_model(
     model.generation_config.pad_token_id = tokenizer.pad_token_id
     model.save_pretrained(path)
     return path
+
+
+def _train_tokenizer(path: Path, data_dir: Path | None, vocab_size: int, corpus_chars: int):
+    from tokenizers import Tokenizer, decoders, models, pre_tokenizers, trainers
+    from transformers import PreTrainedTokenizerFast
+
+    bpe = Tokenizer(models.BPE())
+    bpe.pre_tokenizer = pre_tokenizers.ByteLevel(add_prefix_space=False)
+    bpe.decoder = decoders.ByteLevel()
+    trainer = trainers.BpeTrainer(
+        vocab_size=vocab_size,
+        special_tokens=SPECIAL_TOKENS,
+        initial_alphabet=pre_tokenizers.ByteLevel.alphabet(),
+        show_progress=False,
+    )
+    bpe.train_from_iterator(_corpus(data_dir, corpus_chars), trainer=trainer)
+    tokenizer = PreTrainedTokenizerFast(
+        tokenizer_object=bpe, eos_token=EOS, pad_token=EOS, bos_token=None, unk_token=None
+    )
+    tokenizer.chat_template = CHAT_TEMPLATE
+    tokenizer.save_pretrained(path)
+    return tokenizer
+
+
+def build_tiny_classifier(
+    path: str | Path,
+    *,
+    data_dir: str | Path | None = None,
+    arch: str = "qwen2",
+    num_labels: int = 2,
+    vocab_size: int = 512,
+    hidden_size: int = 32,
+    num_layers: int = 2,
+    seed: int = 0,
+    corpus_chars: int = 30_000,
+) -> Path:
+    """Write a tiny tokenizer + sequence-classification model to ``path`` (a discriminator for tests).
+
+    ``arch="qwen2"`` builds a decoder (``Qwen2ForSequenceClassification``, pools the last non-pad
+    token), ``arch="bert"`` an encoder (``BertForSequenceClassification``). Loadable with
+    ``AutoModelForSequenceClassification.from_pretrained(path)``.
+
+    Example:
+        >>> path = build_tiny_classifier(tmp_path)                              # doctest: +SKIP
+        >>> AutoModelForSequenceClassification.from_pretrained(path)            # doctest: +SKIP
+    """
+    import torch
+    from transformers import BertConfig, BertForSequenceClassification, Qwen2Config, Qwen2ForSequenceClassification
+
+    path = Path(path)
+    path.mkdir(parents=True, exist_ok=True)
+    tokenizer = _train_tokenizer(path, Path(data_dir) if data_dir else None, vocab_size, corpus_chars)
+    torch.manual_seed(seed)
+    if arch == "qwen2":
+        config = Qwen2Config(
+            vocab_size=len(tokenizer),
+            hidden_size=hidden_size,
+            intermediate_size=hidden_size * 2,
+            num_hidden_layers=num_layers,
+            num_attention_heads=4,
+            num_key_value_heads=2,
+            max_position_embeddings=1024,
+            eos_token_id=tokenizer.eos_token_id,
+            pad_token_id=tokenizer.pad_token_id,
+            bos_token_id=None,
+            num_labels=num_labels,
+        )
+        model = Qwen2ForSequenceClassification(config)
+    elif arch == "bert":
+        config = BertConfig(
+            vocab_size=len(tokenizer),
+            hidden_size=hidden_size,
+            intermediate_size=hidden_size * 2,
+            num_hidden_layers=num_layers,
+            num_attention_heads=4,
+            max_position_embeddings=1024,
+            pad_token_id=tokenizer.pad_token_id,
+            num_labels=num_labels,
+        )
+        model = BertForSequenceClassification(config)
+    else:
+        raise ValueError(f"unknown arch {arch!r}; expected 'qwen2' or 'bert'")
+    model.save_pretrained(path)
+    return path
