@@ -15,9 +15,21 @@ from trl_codefeedback.feedback.extract import (
     completion_text,
     extract_code,
 )
+from trl_codefeedback.feedback.registry import REWARD_REGISTRY, get_reward_funcs, register_reward
 from trl_codefeedback.feedback.unit_test import UnitTestReward
+from trl_codefeedback.feedback.discriminator import DiscriminatorReward, Rollout
+from trl_codefeedback.feedback.discriminator_training import (
+    DiscriminatorRefreshCallback,
+    DiscriminatorTrainingConfig,
+    evaluate_discriminator,
+    train_discriminator,
+)
+from trl_codefeedback.feedback.grounding import GroundingReward, GroundingRewardValues
 
 __all__ = [
+    "REWARD_REGISTRY",
+    "get_reward_funcs",
+    "register_reward",
     "EMPTY_COMPLETION",
     "CompilerReward",
     "CompilerRewardValues",
@@ -29,4 +41,12 @@ __all__ = [
     "code_line_to_completion_span",
     "completion_text",
     "extract_code",
+    "DiscriminatorReward",
+    "Rollout",
+    "DiscriminatorRefreshCallback",
+    "DiscriminatorTrainingConfig",
+    "evaluate_discriminator",
+    "train_discriminator",
+    "GroundingReward",
+    "GroundingRewardValues",
 ]
