@@ -272,7 +272,7 @@ class Executor:
         from trl_codefeedback.execution.java import get_java_backend  # noqa: PLC0415 - optional backend
 
         if self._java is None:
-            self._java = get_java_backend(self.num_workers)
+            self._java = get_java_backend(self.num_workers, isolate=self.isolate)
         fbs = self._java.run([(job, program) for _, job, program in items])
         for (key, job, program), fb in zip(items, fbs):
             self._cache_put(key, fb)

@@ -95,7 +95,10 @@ class JavaMainSpec:
 
     @property
     def num_tests(self) -> int:
-        return 1  # the Java backend refines this by splitting main's checks
+        """Number of checks the Java backend splits ``main`` into (see :mod:`trl_codefeedback.execution.java.split`)."""
+        from trl_codefeedback.execution.java.split import count_java_checks
+
+        return count_java_checks(self.test)
 
 
 TestSpec = Union[AssertsSpec, CheckSpec, StdioSpec, CallSpec, JavaMainSpec]

@@ -59,6 +59,7 @@ MIN_HEAP_MB = 256  # javac shares the heap with the programs
 JVM_FLAGS = ("-XX:+UseSerialGC", "-XX:-UsePerfData", "-Xss8m", "-XX:TieredStopAtLevel=1",
              "-Djava.security.manager=allow", "-Xshare:auto")
 ENV_CACHE = "TRL_CODEFEEDBACK_CACHE"
+EXPORTS = ("--add-exports", "jdk.compiler/com.sun.tools.javac.api=ALL-UNNAMED")
 
 __all__ = [
     "JavaBackend", "JavaDiagnostic", "JavaTestPlan", "JavaUnavailableError", "build_java_source",
@@ -108,7 +109,7 @@ def service_classes() -> Path:
             return out
         base.mkdir(parents=True, exist_ok=True)
         tmp = Path(tempfile.mkdtemp(dir=base, prefix="build-"))
-        proc = subprocess.run([javac, "-nowarn", "-Xlint:none", "-d", str(tmp), str(WORKER_SOURCE)], capture_output=True, text=True)
+        proc = subprocess.run([javac, *EXPORTS, "-nowarn", "-Xlint:none", "-d", str(tmp), str(WORKER_SOURCE)], capture_output=True, text=True)
         if proc.returncode != 0:
             shutil.rmtree(tmp, ignore_errors=True)
             raise RuntimeError(f"could not compile the Java worker: {proc.stderr[-2000:]}")
@@ -258,7 +259,7 @@ class _JavaWorker:
     def start(self) -> None:
         import json
 
-        jvm = [self.java, f"-Xmx{self.heap_mb}m", *JVM_FLAGS, "-cp", "@CLASSES@", "TcfJavaWorker"]
+        jvm = [self.java, f"-Xmx{self.heap_mb}m", *JVM_FLAGS, *EXPORTS, "-cp", "@CLASSES@", "TcfJavaWorker"]
         cmd = [sys.executable, "-I", str(LAUNCHER), "--uid-base", str(SANDBOX_UID_BASE), "--classes", str(self.classes)]
         if not self.isolate:
             cmd.append("--no-isolation")
