@@ -151,3 +151,12 @@ def test_refresh_callback_trains_on_rollouts_and_logs(tiny_classifier_path, rows
     cb.on_train_begin(None, state, None)  # every other TrainerCallback event is a no-op
     with pytest.raises(ValueError):
         DiscriminatorRefreshCallback(disc, every_n_steps=0)
+
+
+def test_code_prefix_is_stripped_from_the_reference(tiny_classifier_path):
+    disc = DiscriminatorReward(str(tiny_classifier_path))
+    header = "def f(x):\n"
+    disc(prompts=["Add one."], completions=["    return x + 1\n"], code_prefix=[header],
+         reference=[header + "    return 1 + x\n"])
+    assert disc.rollouts[-1].code == "    return x + 1\n"
+    assert disc.rollouts[-1].reference == "    return 1 + x\n"

@@ -172,4 +172,5 @@ def test_java_programs_follow_the_same_table():
     assert statuses[2] is Status.COMPILE_ERROR and out[2] == -1.0
     assert statuses[0] is Status.PASSED and out[0] == pytest.approx(1.25)
     assert statuses[1] is Status.FAILED and out[1] == pytest.approx(0.25)  # the check throws: a failed test
-    assert disc.scored[0].startswith(JAVA_PREFIX)  # the discriminator sees the full program
+    assert disc.scored[0] == completions[0]  # the discriminator compares the model's code ...
+    assert disc.rollouts[0].reference == completions[0]  # ... with the reference minus the shared prefix

@@ -95,8 +95,9 @@ class DiscriminatorReward:
         rollout_buffer_size: how many recent rollouts :attr:`rollouts` keeps (0: record none).
         name: ``__name__`` (TRL names the reward's logged metrics after it).
 
-    A reward call extracts the code of each completion (plain or fenced), prepends the row's
-    ``code_prefix`` and scores it; the result is in ``[0, 1]``, higher = more like the reference.
+    A reward call extracts the code of each completion (plain or fenced) and scores it against the
+    reference with the row's ``code_prefix`` stripped from its start (completion-style rows); the
+    result is in ``[0, 1]``, higher = more like the reference.
     A missing reference column raises ``KeyError`` naming the column and the available ones
     before anything is scored.
     """
@@ -343,14 +344,27 @@ class DiscriminatorReward:
                 raise ValueError(f"row {i} of column {self.reference_column!r} is not a string: {r!r}")
         return refs
 
-    def programs(self, completions: Sequence[Any], kwargs: dict[str, Any]) -> list[str]:
-        """The full program of each completion: the row's code prefix + the extracted code."""
+    def prefixes(self, kwargs: dict[str, Any], n: int) -> list[str]:
+        """The ``code_prefix`` of each row ("" when the column is absent)."""
+        return [p or "" for p in (_column(kwargs, self.code_prefix_column, n) or [""] * n)]
+
+    @staticmethod
+    def strip_prefix(references: Sequence[str], prefixes: Sequence[str]) -> list[str]:
+        """Each reference without its row's code prefix (when it starts with it).
+
+        Completion-style rows (HumanEval, MBJP) put the function header in ``code_prefix`` and in
+        the prompt; the discriminator compares what the model wrote with the matching part of the
+        reference, so that a long shared header cannot crowd the candidate out of ``max_length``.
+        """
+        return [r[len(p) :] if p and r.startswith(p) else r for r, p in zip(references, prefixes)]
+
+    def codes(self, completions: Sequence[Any], kwargs: dict[str, Any]) -> list[str]:
+        """The code each completion holds (extracted from fences; without the row's code prefix)."""
         n = len(completions)
         langs = [lang or self.language for lang in (_column(kwargs, "language", n) or [None] * n)]
-        prefixes = [p or "" for p in (_column(kwargs, self.code_prefix_column, n) or [""] * n)]
         return [
-            p + extract_code(completion_text(c), language=lang, continuation=bool(p)).code
-            for c, lang, p in zip(completions, langs, prefixes)
+            extract_code(completion_text(c), language=lang, continuation=bool(p)).code
+            for c, lang, p in zip(completions, langs, self.prefixes(kwargs, n))
         ]
 
     def __call__(
@@ -360,7 +374,8 @@ class DiscriminatorReward:
         n = len(completions)
         refs = self.references(kwargs, n)
         prompts = list(prompts) if prompts is not None else [""] * n
-        codes = self.programs(completions, kwargs)
+        codes = self.codes(completions, kwargs)
+        refs = self.strip_prefix(refs, self.prefixes(kwargs, n))
         scores = self.score(prompts, codes, refs)
         self.record(prompts, codes, refs)
         self.log(kwargs.get("log_metric"), scores)

@@ -180,8 +180,8 @@ class GroundingReward(UnitTestReward):
         scores: list[float | None] = [None] * n
         if disc is not None and refs is not None:
             prompt_list = list(prompts) if prompts is not None else [""] * n
-            prefixes = [p or "" for p in (_column(kwargs, self.code_prefix_column, n) or [""] * n)]
-            programs = [prefixes[i] + results[i].extracted.code for i in range(n)]
+            programs = [r.extracted.code for r in results]  # the model's code; the prefix is stripped from the reference
+            refs = disc.strip_prefix(refs, [p or "" for p in (_column(kwargs, self.code_prefix_column, n) or [""] * n)])
             idx = [i for i, r in enumerate(results) if self.grounding.gated(r.feedback)]
             if idx:
                 got = disc.score([prompt_list[i] for i in idx], [programs[i] for i in idx], [refs[i] for i in idx])
