@@ -11,6 +11,7 @@ from pathlib import Path
 from trl_codefeedback.metrics.pass_at_k import pass_at_k, pass_at_k_per_task
 from trl_codefeedback.metrics.rates import compile_rate, execution_rate, status_counts
 from trl_codefeedback.metrics.summary import summarize
+from trl_codefeedback.metrics.rlcf import rlcf_metrics
 
 
 def metric_path() -> str:
@@ -26,4 +27,5 @@ __all__ = [
     "status_counts",
     "summarize",
     "metric_path",
+    "rlcf_metrics",
 ]
