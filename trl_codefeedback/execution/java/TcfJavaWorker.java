@@ -286,7 +286,7 @@ public final class TcfJavaWorker {
                 } finally {
                     box.done = true;
                 }
-            }, "tcf-check-" + i, 256L << 20);
+            }, "tcf-check-" + i, 16L << 20);
             t.setContextClassLoader(loader);
             t.start();
             t.join(Math.max(1, Math.min(testMs, left)));
