@@ -24,6 +24,10 @@ _LAZY = {
     "UnitTestReward": "trl_codefeedback.feedback",
     "CompilerReward": "trl_codefeedback.feedback",
     "extract_code": "trl_codefeedback.feedback",
+    "get_reward_funcs": "trl_codefeedback.feedback",
+    # trainers (import TRL on first use)
+    "CodeFeedbackGRPOConfig": "trl_codefeedback.trainers",
+    "CodeFeedbackGRPOTrainer": "trl_codefeedback.trainers",
     # data
     "load_mbpp": "trl_codefeedback.data",
     "load_humaneval": "trl_codefeedback.data",

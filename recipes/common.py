@@ -1,0 +1,44 @@
+"""Shared pieces of the recipes: script arguments, dataset loading, model loading kwargs."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+
+@dataclass
+class CodeFeedbackScriptArguments:
+    """Dataset and reward selection (every field is a CLI flag and a YAML key)."""
+
+    dataset_name: str = field(default="mbpp", metadata={"help": "benchmark: mbpp, apps, humaneval, mbxp-python, mbjp, mathqa-java"})
+    dataset_path: str | None = field(default=None, metadata={"help": "local file/folder (default: TRL_CODEFEEDBACK_DATA / ../shared/data, else the Hub)"})
+    dataset_split: str = field(default="train", metadata={"help": "split to train on"})
+    max_train_samples: int | None = field(default=None, metadata={"help": "keep only the first N rows"})
+    conversational: bool = field(default=False, metadata={"help": "chat prompts (needs a chat template)"})
+    reward_funcs: list[str] = field(default_factory=lambda: ["unit_test_adaptive"], metadata={"help": "rewards by name (trl_codefeedback.feedback.REWARD_REGISTRY)"})
+    language: str = field(default="python", metadata={"help": "program language: python or java"})
+    test_timeout_s: float = field(default=3.0, metadata={"help": "time limit per test when executing completions"})
+
+
+def load_train_dataset(args: CodeFeedbackScriptArguments):
+    from trl_codefeedback.evaluation import load_benchmark
+
+    split = args.dataset_split if args.dataset_name in ("mbpp", "apps") else None
+    return load_benchmark(args.dataset_name, split=split, path=args.dataset_path, max_problems=args.max_train_samples, chat=args.conversational)
+
+
+def model_init_kwargs(model_args) -> dict:
+    """dtype / 4-bit quantization / device map from TRL's ModelConfig."""
+    import torch
+    from trl import get_quantization_config
+
+    kwargs: dict = {}
+    if model_args.dtype not in (None, "auto"):
+        kwargs["dtype"] = getattr(torch, model_args.dtype)
+    quantization = get_quantization_config(model_args)
+    if quantization is not None:
+        kwargs["quantization_config"] = quantization
+        if torch.cuda.is_available():
+            from accelerate import PartialState
+
+            kwargs["device_map"] = {"": PartialState().local_process_index}
+    return kwargs
