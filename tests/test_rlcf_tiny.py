@@ -12,10 +12,10 @@ import pytest
 torch = pytest.importorskip("torch")
 trl = pytest.importorskip("trl")
 
-from datasets import Dataset  # noqa: E402
-from trl import GRPOConfig, GRPOTrainer  # noqa: E402
+from datasets import Dataset
+from trl import GRPOConfig, GRPOTrainer
 
-from trl_codefeedback.feedback import (  # noqa: E402
+from trl_codefeedback.feedback import (
     DiscriminatorRefreshCallback,
     DiscriminatorReward,
     DiscriminatorTrainingConfig,

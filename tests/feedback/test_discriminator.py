@@ -10,7 +10,7 @@ import pytest
 torch = pytest.importorskip("torch")
 pytest.importorskip("transformers")
 
-from trl_codefeedback.feedback import (  # noqa: E402
+from trl_codefeedback.feedback import (
     DiscriminatorRefreshCallback,
     DiscriminatorReward,
     DiscriminatorTrainingConfig,

@@ -24,7 +24,7 @@ CASES = {  # completion -> (status, execution value of the default table)
 class FixedDiscriminator(DiscriminatorReward):
     """A DiscriminatorReward without a model: scores every program ``d``."""
 
-    def __init__(self, d: float) -> None:  # noqa: D107 - no model to load
+    def __init__(self, d: float) -> None:
         self.d = d
         self.reference_column = "reference"
         self.code_prefix_column = "code_prefix"

@@ -341,7 +341,7 @@ class DiscriminatorReward:
             )
         for i, r in enumerate(refs):
             if not isinstance(r, str):
-                raise ValueError(f"row {i} of column {self.reference_column!r} is not a string: {r!r}")
+                raise TypeError(f"row {i} of column {self.reference_column!r} is not a string: {r!r}")
         return refs
 
     def prefixes(self, kwargs: dict[str, Any], n: int) -> list[str]:

@@ -251,7 +251,6 @@ class DiscriminatorRefreshCallback(_NoOpEvents):
         return metrics
 
     def on_step_end(self, args: Any, state: Any, control: Any, **kwargs: Any) -> Any:
-        if state.global_step % self.every_n_steps == 0:
-            if self.refresh(state.global_step) is not None:
-                state.log_history.append(dict(self.history[-1]))
+        if state.global_step % self.every_n_steps == 0 and self.refresh(state.global_step) is not None:
+            state.log_history.append(dict(self.history[-1]))
         return control

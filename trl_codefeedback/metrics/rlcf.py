@@ -9,7 +9,7 @@ Example:
 
 from __future__ import annotations
 
-from typing import Iterable, Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 
 from trl_codefeedback.execution.feedback import Feedback
 from trl_codefeedback.metrics.summary import summarize
