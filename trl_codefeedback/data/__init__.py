@@ -4,7 +4,8 @@ Columns: ``prompt`` (text, or a chat with ``conversational=True``), ``tests`` (t
 JSON text, validated with :func:`~trl_codefeedback.execution.specs.parse_test_spec`),
 ``reference`` (complete reference program), ``code_prefix`` (code put before the completion),
 ``task_id``, ``language``, plus ``entry_point`` (HumanEval, MBXP, APPS) and APPS's
-``difficulty``, ``url``, ``starter_code``.
+``difficulty``, ``url``, ``starter_code``. MBJP and MathQA-Java rows have ``language="java"``
+and tests of kind ``java_main``.
 
 Example:
     >>> from trl_codefeedback.data import load_humaneval
@@ -23,6 +24,8 @@ from trl_codefeedback.data.apps import (
 )
 from trl_codefeedback.data.humaneval import load_humaneval
 from trl_codefeedback.data.mbpp import MBPP_SPLITS, load_mbpp
+from trl_codefeedback.data.mathqa_java import load_mathqa_java
+from trl_codefeedback.data.mbjp import load_mbjp
 from trl_codefeedback.data.mbxp import load_mbxp_python
 
 __all__ = [
@@ -41,4 +44,6 @@ __all__ = [
     "MBPP_SPLITS",
     "load_mbpp",
     "load_mbxp_python",
+    "load_mbjp",
+    "load_mathqa_java",
 ]
