@@ -51,9 +51,26 @@ def test_java_loader_errors(tmp_path):
         load_mathqa_java(str(tmp_path / "missing.jsonl"))
 
 
-def test_hub_name_without_network_says_so(monkeypatch):
-    monkeypatch.setenv("HF_DATASETS_OFFLINE", "1")
-    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+def test_hub_names(monkeypatch, data_dir):
+    """Hub names go through datasets.load_dataset(name, "java", split="test"); fed here with the local records."""
+    import datasets
+
+    calls = []
+
+    def fake_load_dataset(name, config=None, split=None, **kwargs):
+        calls.append((name, config, split))
+        files = {"mxeval/mbxp": "mbxp/mbjp_release_v1.2.jsonl", "mxeval/mathqa-x": "multilingual_mathqa/mathqa-test-java_v1.jsonl"}
+        rows = [json.loads(line) for line in (data_dir / "mxeval" / files[name]).open()][:5]
+        return datasets.Dataset.from_list(rows)
+
+    monkeypatch.setattr(datasets, "load_dataset", fake_load_dataset)
+    assert len(load_mbjp("mxeval/mbxp")) == 5 and len(load_mathqa_java("mxeval/mathqa-x")) == 5
+    assert calls == [("mxeval/mbxp", "java", "test"), ("mxeval/mathqa-x", "java", "test")]
+
+    def offline(*args, **kwargs):
+        raise ConnectionError("no network")
+
+    monkeypatch.setattr(datasets, "load_dataset", offline)
     with pytest.raises(DataLoadError, match="pass a local path"):
         load_mbjp("mxeval/mbxp")
 
