@@ -20,7 +20,7 @@ class CompilerReward(ExecutionReward):
     """Compile-only reward (RLCF's compiler check), usable in TRL's ``reward_funcs``.
 
     Each program is checked with ``Program(tests=None)``: nothing runs but the
-    compiler. Supports Python for now (Java comes with the Java backend).
+    compiler (Python's ``compile``; for Java the worker JVM's in-memory ``javac``).
 
     Args:
         values: rewards for compiles / does not compile (:class:`CompilerRewardValues`, +1 / -1).
@@ -30,7 +30,7 @@ class CompilerReward(ExecutionReward):
     """
 
     default_name = "compiler_reward"
-    supported_languages = ("python",)
+    supported_languages = ("python", "java")
 
     def __init__(self, values: CompilerRewardValues | None = None, **kwargs: Any) -> None:
         super().__init__(**kwargs)
