@@ -78,6 +78,6 @@ def test_fenced_java_completion_in_chat_mode(executor):
     mbjp_plain = next(r for r in load_mbjp() if r["task_id"] == "MBJP/1")
     body = mbjp_plain["reference"]
     code = body[body.index("class MinCost"):]
-    completion = f"```java\n{code}```\nThis uses dynamic programming.\n"
+    completion = f"```java\n{code.rstrip()}\n```\nThis uses dynamic programming.\n"
     reward = UnitTestReward(language="java", executor=executor)
     assert reward(prompts=[row["prompt"]], completions=[completion], **_kwargs(row, 1)) == [1.0]
