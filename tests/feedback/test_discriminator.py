@@ -39,10 +39,11 @@ def corrupt(code: str) -> str:
 
 
 @pytest.fixture(scope="module")
-def rows(tiny_classifier_path):
-    from conftest import REPO_ROOT
+def rows():
+    import os
 
-    data = REPO_ROOT.parent / "shared" / "data"
+    env = os.environ.get("TRL_CODEFEEDBACK_DATA")
+    data = Path(env) if env else Path(__file__).resolve().parents[2].parent / "shared" / "data"
     return _rows(data if data.is_dir() else None)
 
 
