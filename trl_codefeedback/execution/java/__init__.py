@@ -62,7 +62,7 @@ ENV_CACHE = "TRL_CODEFEEDBACK_CACHE"
 EXPORTS = ("--add-exports", "jdk.compiler/com.sun.tools.javac.api=ALL-UNNAMED")
 
 __all__ = [
-    "JavaBackend", "JavaDiagnostic", "JavaTestPlan", "JavaUnavailableError", "build_java_source",
+    "JavaBackend", "JavaDiagnostic", "JavaTestPlan", "JavaUnavailableError", "build_java_source", "diagnostics_of",
     "count_java_checks", "get_java_backend", "java_error_scope", "split_java_main", "split_statements",
 ]
 
