@@ -8,5 +8,7 @@ Example:
 
 from trl_codefeedback.trainers.grpo_config import CodeFeedbackGRPOConfig
 from trl_codefeedback.trainers.grpo_trainer import CodeFeedbackGRPOTrainer
+from trl_codefeedback.trainers.ppo_config import CodeFeedbackPPOConfig
+from trl_codefeedback.trainers.ppo_trainer import CodeFeedbackPPOTrainer
 
-__all__ = ["CodeFeedbackGRPOConfig", "CodeFeedbackGRPOTrainer"]
+__all__ = ["CodeFeedbackGRPOConfig", "CodeFeedbackGRPOTrainer", "CodeFeedbackPPOConfig", "CodeFeedbackPPOTrainer"]

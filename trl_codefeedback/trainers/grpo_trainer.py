@@ -156,6 +156,7 @@ class CodeFeedbackGRPOTrainer(GRPOTrainer):
                 RuntimeWarning,
                 stacklevel=2,
             )
+        self._cf_last_plans = plans  # read by subclasses (the PPO trainer puts the penalty into its rewards)
         output["advantages"] = per_token_advantages(output["advantages"], completion_mask, plans)
         self._log_fine_grained(mode, results if len(results) == n else [], plans, completion_mask, unmapped)
         return output
