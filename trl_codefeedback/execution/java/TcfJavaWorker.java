@@ -300,10 +300,10 @@ public final class TcfJavaWorker {
                 if (exitAttempted) {
                     o = "error"; type = "SystemExit"; msg = "System.exit called by the program before the tests finished";
                     line = candidateLine(exitTrace, file, candLines);
+                } else if (e instanceof OutputLimitError || CAP.exceeded) {  // even when the program caught it
+                    o = "resource"; type = "OutputLimitExceeded"; msg = "program printed more than " + CAP.cap + " bytes";
                 } else if (e == null) {
                     o = "pass";
-                } else if (e instanceof OutputLimitError || CAP.exceeded) {
-                    o = "resource"; type = "OutputLimitExceeded"; msg = "program printed more than " + CAP.cap + " bytes";
                 } else if (e instanceof OutOfMemoryError) {
                     o = "resource"; type = "OutOfMemoryError"; msg = String.valueOf(e.getMessage());
                     recycle = true;

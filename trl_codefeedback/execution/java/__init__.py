@@ -52,7 +52,7 @@ logger = logging.getLogger(__name__)
 HERE = Path(__file__).resolve().parent
 WORKER_SOURCE = HERE / "TcfJavaWorker.java"
 LAUNCHER = HERE / "launcher.py"
-SANDBOX_UID_BASE = 300_000  # + the JVM's pid (the Python workers use 200_000 + pid)
+SANDBOX_UID_BASE = 5_000_000  # + the JVM's pid; above the Python workers' 200_000 + pid for any pid_max (<= 2**22)
 WORKER_START_TIMEOUT_S = 60.0
 COMPILE_ALLOWANCE_S = 30.0  # on top of program_timeout_s before the watchdog declares a worker hung
 MIN_HEAP_MB = 256  # javac shares the heap with the programs
