@@ -269,3 +269,16 @@ def test_split_counts_and_scope_table():
     assert java_error_scope("expected", "';' expected", 3, "x\n" * 9, True, compile_code="compiler.err.expected") == "line"
     assert java_error_scope("Timeout", "", None, "", False) == "global"
     assert java_error_scope("NullPointerException", "", None, "", False) == "ignore"
+
+
+def test_unstoppable_loop_recycles_the_worker():
+    """A loop that swallows ThreadDeath cannot be stopped: timeout for the program, a fresh worker after it."""
+    body = ("    static int add(int a, int b) {\n        while (true) {\n            try { while (true) { a++; } }\n"
+            "            catch (Throwable t) { }\n        }\n    }\n}\n")
+    with JavaBackend(1) as be:
+        be.run([(_job(prog(CASES[0][1]), FAST), None)])
+        [before] = be.worker_pids()
+        fb = be.run([(_job(prog(body), FAST), None)])[0]
+        assert fb.status is Status.TIMEOUT and fb.error_scope is ErrorScope.GLOBAL
+        assert be.run([(_job(prog(CASES[0][1]), FAST), None)])[0].status is Status.PASSED
+        assert be.worker_pids() and be.worker_pids()[0] != before
