@@ -68,4 +68,4 @@ def test_accelerate_configs_parse():
 
     for path in (RECIPES / "accelerate").glob("*.yaml"):
         cfg = yaml.safe_load(path.read_text())
-        assert cfg["distributed_type"] in ("NO", "MULTI_GPU", "DEEPSPEED", "MULTI_CPU"), path
+        assert cfg["distributed_type"] in ("NO", "MULTI_GPU", "DEEPSPEED"), path
