@@ -103,11 +103,17 @@ def service_classes() -> Path:
     javac, _ = find_jdk()
     digest = hashlib.sha256(WORKER_SOURCE.read_bytes() + javac.encode()).hexdigest()[:16]
     base = Path(os.environ.get(ENV_CACHE) or Path.home() / ".cache" / "trl_codefeedback") / "java"
-    out = base / digest
     with _build_lock:
-        if (out / "TcfJavaWorker.class").exists():
-            return out
-        base.mkdir(parents=True, exist_ok=True)
+        if (base / digest / "TcfJavaWorker.class").exists():
+            return base / digest
+        try:
+            base.mkdir(parents=True, exist_ok=True)
+        except OSError:  # read-only home: build under the temp dir instead
+            base = Path(tempfile.gettempdir()) / f"trl_codefeedback-java-{os.getuid()}"
+            if (base / digest / "TcfJavaWorker.class").exists():
+                return base / digest
+            base.mkdir(parents=True, exist_ok=True)
+        out = base / digest
         tmp = Path(tempfile.mkdtemp(dir=base, prefix="build-"))
         proc = subprocess.run([javac, *EXPORTS, "-nowarn", "-Xlint:none", "-d", str(tmp), str(WORKER_SOURCE)], capture_output=True, text=True)
         if proc.returncode != 0:
