@@ -227,7 +227,7 @@ def test_truncated_last_line_syntax_error_is_global():
 def test_language_column_is_checked_per_row():
     reward = CompilerReward()
     with pytest.raises(UnknownLanguageError, match="row 1"):
-        reward(prompts=["p", "p"], completions=["x = 1", "x = 1"], language=["python", "java"])
+        reward(prompts=["p", "p"], completions=["x = 1", "x = 1"], language=["python", "cobol"])
 
 
 def test_harness_error_gives_none_and_warns():
