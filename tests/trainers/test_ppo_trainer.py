@@ -130,7 +130,8 @@ def test_full_precision_separate_critic(tiny_model_path, tmp_path):
 
 
 def test_lora_shared_base_kl_to_disabled_adapters(tiny_model_path, tmp_path):
-    trainer = _make(tiny_model_path, tmp_path, "lora")
+    # with gradient checkpointing: the critic forward (other adapter) must not be recomputed under the policy adapter
+    trainer = _make(tiny_model_path, tmp_path, "lora", gradient_checkpointing=True)
     assert trainer.critic_mode == "shared" and trainer._ref_model is None
     changed = _train(trainer)
     assert any(".default." in n for n in changed), changed
@@ -238,3 +239,31 @@ def test_push_to_hub_policy_with_card(tiny_model_path, tmp_path, monkeypatch):
     assert cfg["trainer"] == "CodeFeedbackPPOConfig"
     assert cfg["settings"]["kl_coef"] == 0.05 and cfg["settings"]["fine_grained_penalty"] == -0.3
     assert cfg["settings"]["vf_coef"] == 0.1 and cfg["settings"]["gamma"] == 1.0
+
+
+def test_shared_critic_gradients_same_with_gradient_checkpointing(tiny_model_path, tmp_path):
+    """The critic adapter is active only inside the critic forward: a checkpointed recompute must not change grads."""
+    trainer = _make(tiny_model_path, tmp_path, "lora")
+    model = trainer.model
+    torch.manual_seed(0)
+    with torch.no_grad():
+        for n, p in model.named_parameters():
+            if "lora_B" in n:
+                p.normal_(0, 0.1)  # both adapters non-trivial
+    model.train()
+    inputs = trainer._generate_and_score_completions(next(iter(trainer.get_train_dataloader())))
+    trainer.current_gradient_accumulation_steps = 1
+
+    def grads():
+        model.train()
+        model.zero_grad()
+        trainer.compute_loss(model, inputs).backward()
+        return {n: p.grad.clone() for n, p in model.named_parameters() if p.grad is not None}
+
+    plain = grads()
+    model.gradient_checkpointing_enable({"use_reentrant": False})
+    assert any(getattr(m, "gradient_checkpointing", False) for m in model.modules())
+    checkpointed = grads()
+    assert {n.split(".")[-2] for n in plain} == {"default", "critic", "cf_value_head"}
+    for n, g in plain.items():
+        assert torch.allclose(g, checkpointed[n], atol=1e-6), n

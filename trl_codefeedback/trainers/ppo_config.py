@@ -25,6 +25,7 @@ class CodeFeedbackPPOConfig(CodeFeedbackGRPOConfig):
     Defaults follow TRL's removed `PPOConfig` (trl<=1.12, `trl.experimental.ppo`): `kl_coef=0.05`,
     `vf_coef=0.1`, `cliprange_value=0.2`, `gamma=1.0`, `lam=0.95`, `num_ppo_epochs=4`,
     `whiten_rewards=False`; the adaptive controller follows Ziegler et al. (2019): `horizon=10000`.
+    `ddp_find_unused_parameters` defaults to `False` here (the critic forward runs outside the DDP forward).
 
     Parameters:
         num_ppo_epochs (`int`, *optional*, defaults to `4`):
@@ -81,6 +82,10 @@ class CodeFeedbackPPOConfig(CodeFeedbackGRPOConfig):
                 "set num_ppo_epochs only"
             )
         self.num_iterations = self.num_ppo_epochs
+        if self.ddp_find_unused_parameters is None:
+            # The critic's forward runs outside the DDP-wrapped policy forward; with unused-parameter search DDP
+            # would mark its parameters ready twice. Every trainable parameter gets a gradient each step anyway.
+            self.ddp_find_unused_parameters = False
         if self.beta != 0.0:
             raise ValueError("beta must be 0 for PPO: the KL to the reference is in the per-token reward (kl_coef)")
         if self.num_generations == 1:
