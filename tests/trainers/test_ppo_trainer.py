@@ -248,8 +248,8 @@ def test_shared_critic_gradients_same_with_gradient_checkpointing(tiny_model_pat
     torch.manual_seed(0)
     with torch.no_grad():
         for n, p in model.named_parameters():
-            if "lora_B" in n:
-                p.normal_(0, 0.1)  # both adapters non-trivial
+            if "lora_B" in n or "cf_value_head.weight" in n:
+                p.normal_(0, 0.5)  # both adapters and the value head non-trivial (a zero head passes no gradient)
     model.train()
     inputs = trainer._generate_and_score_completions(next(iter(trainer.get_train_dataloader())))
     trainer.current_gradient_accumulation_steps = 1
@@ -265,5 +265,6 @@ def test_shared_critic_gradients_same_with_gradient_checkpointing(tiny_model_pat
     assert any(getattr(m, "gradient_checkpointing", False) for m in model.modules())
     checkpointed = grads()
     assert {n.split(".")[-2] for n in plain} == {"default", "critic", "cf_value_head"}
+    assert any(g.abs().sum() > 0 for n, g in plain.items() if ".critic." in n)
     for n, g in plain.items():
-        assert torch.allclose(g, checkpointed[n], atol=1e-6), n
+        assert torch.allclose(g, checkpointed[n], atol=1e-5), n
