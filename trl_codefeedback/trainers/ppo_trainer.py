@@ -324,7 +324,12 @@ class CodeFeedbackPPOTrainer(CodeFeedbackGRPOTrainer):
         self._cf_last_plans = None
         self._ppo_rewards_per_func = None
         output = super()._generate_and_score_completions(inputs)
-        mode = "train" if self.model.training else "eval"
+        return self.ppo_rollout(output, "train" if self.model.training else "eval")
+
+    def ppo_rollout(self, output: dict[str, Any], mode: str = "train") -> dict[str, Any]:
+        """Add the PPO tensors to TRL's scored generation batch ``output`` (prompt/completion ids and masks):
+        rollout and reference log-probs, critic values, per-token rewards, GAE advantages and returns.
+        Scores come from the reward functions of this batch (0 when none ran, e.g. in benchmarks)."""
         prompt_ids, prompt_mask = output["prompt_ids"], output["prompt_mask"]
         completion_ids, completion_mask = output["completion_ids"], output["completion_mask"]
         input_ids = torch.cat([prompt_ids, completion_ids], dim=1)
