@@ -282,3 +282,43 @@ def test_unstoppable_loop_recycles_the_worker():
         assert fb.status is Status.TIMEOUT and fb.error_scope is ErrorScope.GLOBAL
         assert be.run([(_job(prog(CASES[0][1]), FAST), None)])[0].status is Status.PASSED
         assert be.worker_pids() and be.worker_pids()[0] != before
+
+
+def test_worker_jvms_die_with_their_parent(tmp_path):
+    """A trainer that dies without close() leaves no JVM behind (parent-death signal, set after the uid change)."""
+    import subprocess
+    import sys
+
+    script = tmp_path / "parent.py"
+    script.write_text(
+        "import os, sys\n"
+        "from dataclasses import asdict\n"
+        "from trl_codefeedback.execution import Limits\n"
+        "from trl_codefeedback.execution.java import JavaBackend\n"
+        "import threading, time\n"
+        "be = JavaBackend(1)\n"
+        "be.run([({'code': 'class A {}', 'tests': None, 'truncated': False, 'coverage': False,"
+        " 'limits': asdict(Limits()), 'num_tests': 0, 'language': 'java'}, None)])\n"
+        "spin = {'code': sys.argv[1], 'tests': {'kind': 'java_main', 'test': sys.argv[2]}, 'truncated': False,"
+        " 'coverage': False, 'limits': asdict(Limits(test_timeout_s=60, program_timeout_s=60)), 'num_tests': 3,"
+        " 'language': 'java'}\n"
+        "threading.Thread(target=be.run, args=([(spin, None)],), daemon=True).start()\n"
+        "time.sleep(1.5)\n"  # the worker is now busy in the loop: it will not see its stdin close
+        "print(be.worker_pids()[0], flush=True)\n"
+        "os._exit(0)\n"
+    )
+    spin_code = HEADER + "    static int add(int a, int b) {\n        while (true) { a++; }\n    }\n}\n"
+    out = subprocess.run([sys.executable, str(script), spin_code, TEST], capture_output=True, text=True, timeout=120,
+                         cwd=os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)))))
+    pid = int(out.stdout.split()[0])
+    deadline = time.monotonic() + 5  # well before the program's own 60 s limit
+    while time.monotonic() < deadline and os.path.exists(f"/proc/{pid}"):
+        with open(f"/proc/{pid}/stat") as f:
+            if f.read().rsplit(")", 1)[1].split()[0] == "Z":
+                break
+        time.sleep(0.1)
+    gone = not os.path.exists(f"/proc/{pid}")
+    if not gone:
+        with open(f"/proc/{pid}/stat") as f:
+            gone = f.read().rsplit(")", 1)[1].split()[0] == "Z"
+    assert gone, "the worker JVM outlived its parent"

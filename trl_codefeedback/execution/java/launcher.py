@@ -16,6 +16,7 @@ import json
 import os
 import resource
 import sys
+import tempfile
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, os.path.dirname(HERE))
@@ -43,11 +44,10 @@ def main(argv: list[str]) -> None:
     if isolate:
         info = pw.setup_isolation(uid, 256)
         info["pid_namespace"] = False  # the JVM is not put in its own PID namespace
-    libc = pw._get_libc()
-    libc.prctl(PR_SET_PDEATHSIG, 9, 0, 0, 0)
     target = classes
-    if info.get("filesystem"):
-        target = "/tmp/tcf-java-classes"
+    if info.get("filesystem") or info.get("setuid"):
+        # A copy the sandbox uid can read (in the private /tmp when there is one).
+        target = "/tmp/tcf-java-classes" if info.get("filesystem") else tempfile.mkdtemp(prefix="tcf-java-classes-")
         for rel, data in blobs.items():
             path = os.path.join(target, rel)
             os.makedirs(os.path.dirname(path), mode=0o755, exist_ok=True)
@@ -58,11 +58,16 @@ def main(argv: list[str]) -> None:
     cmd = [target if c == "@CLASSES@" else c for c in cmd]
     os.chdir("/tmp")
     if info.get("setuid"):
-        os.chmod("/tmp", 0o1777)
+        if info.get("filesystem"):
+            os.chmod("/tmp", 0o1777)  # the private tmpfs
         resource.setrlimit(resource.RLIMIT_NPROC, (JVM_THREADS, JVM_THREADS))
         os.setgroups([])
         os.setgid(uid)
         os.setuid(uid)
+    # After the uid change: changing credentials clears the parent-death signal.
+    pw._get_libc().prctl(PR_SET_PDEATHSIG, 9, 0, 0, 0)
+    if os.getppid() == 1:  # the parent is already gone
+        os._exit(1)
     resource.setrlimit(resource.RLIMIT_CORE, (0, 0))
     resource.setrlimit(resource.RLIMIT_FSIZE, (64 << 20, 64 << 20))
     sys.stdout.write(json.dumps({"isolation": info}) + "\n")
