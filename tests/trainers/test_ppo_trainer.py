@@ -263,8 +263,12 @@ def test_shared_critic_gradients_same_with_gradient_checkpointing(tiny_model_pat
     plain = grads()
     model.gradient_checkpointing_enable({"use_reentrant": False})
     assert any(getattr(m, "gradient_checkpointing", False) for m in model.modules())
-    checkpointed = grads()
+    assert trainer._inline_critic_backward()  # one process: critic backward inside the adapter switch, checkpointed
+    inline = grads()
+    trainer._inline_critic_backward = lambda: False  # the DDP path: critic forward without checkpointing
+    stored = grads()
     assert {n.split(".")[-2] for n in plain} == {"default", "critic", "cf_value_head"}
     assert any(g.abs().sum() > 0 for n, g in plain.items() if ".critic." in n)
     for n, g in plain.items():
-        assert torch.allclose(g, checkpointed[n], atol=1e-5), n
+        assert torch.allclose(g, inline[n], atol=1e-5), n
+        assert torch.allclose(g, stored[n], atol=1e-5), n

@@ -268,6 +268,16 @@ class CodeFeedbackPPOTrainer(CodeFeedbackGRPOTrainer):
     ) -> torch.Tensor:
         """(B, logits_to_keep) values: V at completion token t is read from the hidden state that predicts it."""
         model = self._unwrapped()
+        if self.critic_mode != "shared":
+            return self._values(model, input_ids, attention_mask, logits_to_keep, batch_size)
+        # The critic adapter is only active inside this forward. Gradient checkpointing would recompute it during
+        # the backward with the policy adapter active (wrong gradients), so here it stores its activations instead;
+        # compute_loss avoids that cost on one process by running the critic's backward inside the adapter switch.
+        with self._critic_adapter(model), _no_checkpointing(_decoder(model.get_base_model())):
+            return self._values(model, input_ids, attention_mask, logits_to_keep, batch_size)
+
+    def _values(self, model, input_ids, attention_mask, logits_to_keep, batch_size=None) -> torch.Tensor:
+        """Critic forward with whatever adapter is active (shared) or through the separate critic."""
         batch_size = batch_size or input_ids.size(0)
         out = []
         for start in range(0, input_ids.size(0), batch_size):
@@ -276,18 +286,30 @@ class CodeFeedbackPPOTrainer(CodeFeedbackGRPOTrainer):
             if self.critic_mode == "shared":
                 head = model._modules[VALUE_HEAD]
                 body = _decoder(model.get_base_model())
-                # the critic adapter is only active inside this forward; checkpointing would recompute it
-                # during backward with the policy adapter active, so it stores its activations instead
-                with self._critic_adapter(model), _no_checkpointing(body), self.accelerator.autocast():
-                    hidden = body(input_ids=ids, attention_mask=mask).last_hidden_state
             else:
                 critic = model._modules[CRITIC_MODULE]
-                head = critic.head
-                with self.accelerator.autocast():
-                    hidden = critic.backbone(input_ids=ids, attention_mask=mask).last_hidden_state
+                head, body = critic.head, critic.backbone
+            with self.accelerator.autocast():
+                hidden = body(input_ids=ids, attention_mask=mask).last_hidden_state
             hidden = hidden[:, -logits_to_keep - 1 : -1]
             out.append(head(hidden.to(head.weight.dtype)).squeeze(-1))
         return torch.cat(out, dim=0)
+
+    def _inline_critic_backward(self) -> bool:
+        """Shared critic + gradient checkpointing on one process: backward the value loss while the critic
+        adapter is active, so its forward can stay checkpointed (one backward per call; DDP / DeepSpeed expect
+        a single backward per step, so they take the activation-storing path instead)."""
+        from accelerate.utils import DistributedType
+
+        model = self._unwrapped()
+        return (
+            self.critic_mode == "shared"
+            and self.model.training
+            and torch.is_grad_enabled()
+            and self.accelerator.num_processes == 1
+            and self.accelerator.distributed_type != DistributedType.DEEPSPEED
+            and any(getattr(m, "gradient_checkpointing", False) is True for m in model.modules())
+        )
 
     def _reference_logps(self, input_ids, attention_mask, logits_to_keep, batch_size) -> torch.Tensor:
         if self._ref_model is not None:
@@ -421,20 +443,29 @@ class CodeFeedbackPPOTrainer(CodeFeedbackGRPOTrainer):
         T = completion_ids.size(1)
         mask = inputs["ppo_mask"]
 
+        scale = self.current_gradient_accumulation_steps if mode == "train" else 1.0
         # critic first: its adapter is switched back before the policy forward (see critic_values)
-        values = self.critic_values(input_ids, attention_mask, T)
-        vf_loss, vf_clipfrac = clipped_value_loss(
-            values, inputs["old_values"], inputs["returns"], mask, self.args.cliprange_value
-        )
+        if self._inline_critic_backward():
+            unwrapped = self._unwrapped()
+            with self._critic_adapter(unwrapped):
+                values = self._values(unwrapped, input_ids, attention_mask, T)
+                vf_loss, vf_clipfrac = clipped_value_loss(
+                    values, inputs["old_values"], inputs["returns"], mask, self.args.cliprange_value
+                )
+                self.accelerator.backward(self.args.vf_coef * vf_loss / scale)
+            vf_loss = vf_loss.detach()  # its gradient is in; the returned loss still reports it
+        else:
+            values = self.critic_values(input_ids, attention_mask, T)
+            vf_loss, vf_clipfrac = clipped_value_loss(
+                values, inputs["old_values"], inputs["returns"], mask, self.args.cliprange_value
+            )
         logps, entropies, _ = self._get_per_token_logps_and_entropies(
             model, input_ids, attention_mask, T, compute_entropy=True
         )
         pg_loss, clipfrac, approx_kl = clipped_policy_loss(
             logps, inputs["old_per_token_logps"], inputs["advantages"], mask, self.epsilon_low, self.epsilon_high
         )
-        loss = pg_loss + self.args.vf_coef * vf_loss
-        if mode == "train":
-            loss = loss / self.current_gradient_accumulation_steps
+        loss = (pg_loss + self.args.vf_coef * vf_loss) / scale
 
         stats = torch.stack(
             [pg_loss.detach(), vf_loss.detach(), clipfrac, vf_clipfrac.to(clipfrac), approx_kl,
