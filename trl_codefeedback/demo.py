@@ -8,14 +8,19 @@ The built-in task family: one-line Python functions described in words,
 
 completed by ``x + 3`` (operations: plus, minus, times, modulo, the larger of, the
 smaller of; constants 1-9). Some (operation, constant) pairs are held out: every
-operation and every constant is seen in training, the pair never is, so solving a
-held-out task needs the mapping from words to code, not recall.
+operation and every constant is seen in training, the pair never is.
 
-Steps: build a tokenizer and a randomly initialised Qwen2-style model (a few hundred
-thousand parameters); a short SFT warm-up on the training tasks; RL with our
-token-level trainer and RLTF unit-test feedback (every reward comes from really
-running the completion against its tests in the sandbox); held-out pass@1 (greedy)
-before and after RL; the reward curve as a PNG.
+The SFT warm-up data carries a habit, as real base models do: in ``buggy_fraction`` of
+the examples (60%) the code uses the wrong parameter name (``n + 3``), which raises
+``NameError`` when run. After the warm-up the model writes the right operation and
+constant but, greedily, the wrong name. RL with unit-test feedback (every reward comes
+from really running the completion against its tests in the sandbox; RLTF's
+fine-grained penalty lands on the error line's tokens) must remove the habit on the
+training tasks, and the held-out tasks show whether the fix generalises.
+
+Steps: build a tokenizer and a randomly initialised Qwen2-style model (~150k
+parameters); SFT warm-up; held-out pass@1 (greedy); RL with our token-level trainer;
+held-out pass@1 again; the reward curve as a PNG.
 
 Example:
     >>> from trl_codefeedback.demo import DemoConfig, run_demo
@@ -27,6 +32,7 @@ from __future__ import annotations
 
 import json
 import random
+import re
 import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -41,6 +47,7 @@ OPERATIONS = {
     "the larger of x and": ("max(x, {k})", lambda x, k: max(x, k)),
     "the smaller of x and": ("min(x, {k})", lambda x, k: min(x, k)),
 }
+BUGGY_NAME = "n"  # the habit: the wrong parameter name
 CONSTANTS = range(1, 10)
 TEST_INPUTS = (-7, 0, 2, 5, 13)
 EOS = "<|endoftext|>"
@@ -55,9 +62,11 @@ class DemoConfig:
     heldout_per_operation: int = field(default=2, metadata={"help": "constants held out per operation"})
     hidden_size: int = field(default=64, metadata={"help": "model width"})
     num_layers: int = field(default=2, metadata={"help": "transformer layers"})
-    sft_steps: int = field(default=60, metadata={"help": "SFT warm-up steps (short on purpose: RL does the rest)"})
+    buggy_fraction: float = field(default=0.6, metadata={"help": "share of SFT examples with the habitual bug (wrong parameter name)"})
+    sft_copies: int = field(default=10, metadata={"help": "SFT examples per training task"})
+    sft_steps: int = field(default=150, metadata={"help": "SFT warm-up steps"})
     sft_learning_rate: float = field(default=3e-3, metadata={"help": "SFT learning rate"})
-    rl_steps: int = field(default=120, metadata={"help": "RL steps"})
+    rl_steps: int = field(default=60, metadata={"help": "RL steps"})
     rl_learning_rate: float = field(default=1e-3, metadata={"help": "RL learning rate"})
     num_generations: int = field(default=8, metadata={"help": "completions per prompt (GRPO group size)"})
     prompts_per_step: int = field(default=4, metadata={"help": "prompts per RL step"})
@@ -162,7 +171,16 @@ def sft_warmup(model, tokenizer, rows: list[dict], cfg: DemoConfig, out: Path):
     from datasets import Dataset
     from trl import SFTConfig, SFTTrainer
 
-    ds = Dataset.from_list([{"prompt": r["prompt"], "completion": r["completion"] + EOS} for r in rows])
+    rng = random.Random(cfg.seed)
+    examples = []
+    for r in rows:
+        for _ in range(cfg.sft_copies):
+            completion = r["completion"]
+            if rng.random() < cfg.buggy_fraction:
+                completion = re.sub(r"\bx\b", BUGGY_NAME, completion)
+            examples.append({"prompt": r["prompt"], "completion": completion + EOS})
+    rng.shuffle(examples)
+    ds = Dataset.from_list(examples)
     args = SFTConfig(
         output_dir=str(out / "sft"), max_steps=cfg.sft_steps, per_device_train_batch_size=16,
         learning_rate=cfg.sft_learning_rate, lr_scheduler_type="constant", seed=cfg.seed, **_quiet_args(),
