@@ -1,184 +1,88 @@
-"""Coarse vs coarse + fine-grained vs coarse + fine-grained + adaptive RLTF feedback on a tiny task (CPU).
+"""Coarse vs coarse + fine-grained vs coarse + fine-grained + adaptive RLTF feedback (CPU, tiny model).
 
-The task: ``def add_k(x): return x + K`` for one K per prompt, tests ``assert add_k(i) == i + K``.
-A tiny local Qwen2 (hidden 64, 2 layers) is first fitted (SFT, fixed seed) on a noisy mix of
-solutions: correct, wrong constant (runs, fails), NameError on the return line, so the policy
-starts with all three outcomes. Then each variant runs the same GRPO steps from the same
-SFT weights and seed, and we print its mean training reward (unit-test reward, coarse values
-for comparability) and the greedy pass rate on held-out K values.
+Task: the demo's task family (``trl_codefeedback.demo``: one-line functions described in
+words, 12 held-out operation/constant pairs). Per seed, one tokenizer + tiny model is built
+and warmed up with SFT on data that carries a habitual bug (the wrong parameter name in 60%
+of the examples: a ``NameError`` on the return line). Each variant then runs the same RL
+steps from a copy of the same SFT weights, with the same seed:
 
-Caveat of this task: a wrong constant fails every assert of a row, so the pass ratio is 0 or 1
-and adaptive feedback equals coarse here (the two fine-grained variants coincide).
+* ``coarse``: TRL's plain ``GRPOTrainer`` with ``UnitTestReward(mode="coarse")``;
+* ``coarse+fine``: ``CodeFeedbackGRPOTrainer`` (RLTF's token-level penalty on the error line);
+* ``coarse+fine+adaptive``: the same with ``UnitTestReward(mode="adaptive")``.
 
-A toy: it checks the plumbing and the direction of effects on a model of 100k parameters; it
-says nothing about RLTF's gains on real code models.
+Printed per variant: mean training reward over the RL steps (the coarse reward values, so
+the variants are comparable) and greedy pass@1 on the held-out tasks after RL, per seed and
+as a mean. A toy: it shows the direction of the effects on a model of ~150k parameters, not
+RLTF's gains on real code models.
 
-Usage:
-    python benchmarks/bench_fine_grained.py                 # default, ~4 min on 2 cores
-    python benchmarks/bench_fine_grained.py --steps 60 --seeds 0 1 2
+    python benchmarks/bench_fine_grained.py                       # 3 seeds, 40 RL steps
+    python benchmarks/bench_fine_grained.py --seeds 0 1 --rl-steps 60
 """
 
 from __future__ import annotations
 
 import argparse
-import json
-import random
-import sys
+import copy
+import statistics
 import tempfile
-import time
 import warnings
 from pathlib import Path
 
-REPO = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(REPO / "tests"))
-sys.path.insert(0, str(REPO))
-
-TRAIN_K = list(range(0, 20))
-HELDOUT_K = list(range(20, 30))
-
-
-def prompt(k: int) -> str:
-    return f"# add {k}\n"
+VARIANTS = {
+    "coarse": dict(fine_grained=False, reward_mode="coarse"),
+    "coarse+fine": dict(fine_grained=True, reward_mode="coarse"),
+    "coarse+fine+adaptive": dict(fine_grained=True, reward_mode="adaptive"),
+}
 
 
-def tests(k: int) -> str:
-    return json.dumps({"kind": "asserts", "asserts": [f"assert add_k({i}) == {i + k}" for i in (0, 1, 5)]})
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
+    ap.add_argument("--rl-steps", type=int, default=40)
+    ap.add_argument("--sft-steps", type=int, default=150)
+    args = ap.parse_args()
 
+    warnings.filterwarnings("ignore")
+    import transformers
+    from transformers import set_seed
 
-def sft_text(k: int, rng: random.Random) -> str:
-    u = rng.random()
-    if u < 0.5:
-        body = f"    return x + {k}\n"
-    elif u < 0.75:
-        body = f"    return x + {k + rng.choice([1, 2, -1])}\n"
-    else:
-        body = f"    return x + K{k}\n"  # NameError on line 2
-    return prompt(k) + "def add_k(x):\n" + body
+    transformers.logging.set_verbosity_error()
+    from trl_codefeedback.demo import DemoConfig, build_tiny_model, heldout_pass_at_1, rl_train, sft_warmup, split_tasks
+    from trl_codefeedback.execution import Executor
+    from trl_codefeedback.feedback.config import RLTFRewardValues
 
-
-def sft(model_dir: Path, steps: int, seed: int) -> None:
-    import torch
-    from transformers import AutoModelForCausalLM, AutoTokenizer
-
-    torch.manual_seed(seed)
-    rng = random.Random(seed)
-    tok = AutoTokenizer.from_pretrained(model_dir)
-    model = AutoModelForCausalLM.from_pretrained(model_dir)
-    opt = torch.optim.AdamW(model.parameters(), lr=3e-3)
-    model.train()
-    for _ in range(steps):
-        texts = [sft_text(rng.choice(TRAIN_K + HELDOUT_K), rng) + tok.eos_token for _ in range(16)]
-        batch = tok(texts, return_tensors="pt", padding=True)
-        labels = batch.input_ids.masked_fill(batch.attention_mask == 0, -100)
-        loss = model(**batch, labels=labels).loss
-        loss.backward()
-        opt.step()
-        opt.zero_grad()
-    model.save_pretrained(model_dir)
-
-
-def heldout_pass_rate(model, tok) -> float:
-    import torch
-
-    from trl_codefeedback.feedback import UnitTestReward
-
-    reward = UnitTestReward(mode="coarse")
-    completions = []
-    model.eval()
-    for k in HELDOUT_K:
-        ids = tok(prompt(k), return_tensors="pt").input_ids
-        with torch.no_grad():
-            out = model.generate(ids, max_new_tokens=24, do_sample=False, pad_token_id=tok.pad_token_id)
-        completions.append(tok.decode(out[0, ids.shape[1] :], skip_special_tokens=True))
-    rewards = reward(completions=completions, tests=[tests(k) for k in HELDOUT_K])
-    return sum(r == 1.0 for r in rewards) / len(rewards)
-
-
-def run_variant(name: str, model_dir: Path, out: Path, steps: int, seed: int) -> dict:
-    from datasets import Dataset
-    from transformers import AutoModelForCausalLM, AutoTokenizer
-
-    from trl_codefeedback.feedback import UnitTestReward
-    from trl_codefeedback.trainers import CodeFeedbackGRPOConfig, CodeFeedbackGRPOTrainer
-
-    mode = "adaptive" if name.endswith("adaptive") else "coarse"
-    fine = name != "coarse"
-    tok = AutoTokenizer.from_pretrained(model_dir)
-    model = AutoModelForCausalLM.from_pretrained(model_dir)
-    reward = UnitTestReward(mode=mode)
-    rows = [{"prompt": prompt(k), "tests": tests(k)} for k in TRAIN_K]
-    args = CodeFeedbackGRPOConfig(
-        output_dir=str(out), max_steps=steps, per_device_train_batch_size=8, num_generations=4,
-        max_completion_length=24, learning_rate=1e-3, logging_steps=1, save_strategy="no", report_to="none",
-        use_cpu=True, bf16=False, fp16=False, seed=seed, data_seed=seed, dataloader_num_workers=0,
-        fine_grained=fine, temperature=1.0, disable_tqdm=True,
-    )
-    trainer = CodeFeedbackGRPOTrainer(
-        model=model, reward_funcs=[reward], args=args, processing_class=tok, train_dataset=Dataset.from_list(rows)
-    )
-    from transformers.trainer_callback import PrinterCallback, ProgressCallback
-
-    trainer.remove_callback(PrinterCallback)
-    trainer.remove_callback(ProgressCallback)
-    coarse = UnitTestReward(mode="coarse").values
-    train_rewards = []
-    orig = reward._score
-
-    def record(fb):  # log the coarse value whatever the mode, so the variants compare on one scale
-        train_rewards.append(coarse.value(fb, mode="coarse"))
-        return orig(fb)
-
-    reward._score = record
-    t0 = time.perf_counter()
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
-        trainer.train()
-    pen = [e["codefeedback/penalized_token_frac"] for e in trainer.state.log_history if "codefeedback/penalized_token_frac" in e]
-    scored = [r for r in train_rewards if r is not None]
-    half = len(scored) // 2
-    return {
-        "variant": name,
-        "seed": seed,
-        "train_reward_mean": sum(scored) / len(scored),
-        "train_reward_last_half": sum(scored[half:]) / max(1, len(scored) - half),
-        "heldout_pass": heldout_pass_rate(trainer.model, tok),
-        "penalized_token_frac": sum(pen) / max(1, len(pen)),
-        "seconds": time.perf_counter() - t0,
-    }
-
-
-def main(argv=None) -> int:
-    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    p.add_argument("--steps", type=int, default=40, help="GRPO steps per variant")
-    p.add_argument("--sft-steps", type=int, default=300)
-    p.add_argument("--seeds", type=int, nargs="+", default=[0])
-    p.add_argument("--variants", nargs="+", default=["coarse", "coarse+fine", "coarse+fine+adaptive"])
-    a = p.parse_args(argv)
-
-    from tiny_models import build_tiny_model
-    from transformers import AutoModelForCausalLM, AutoTokenizer
-
-    results = []
-    with tempfile.TemporaryDirectory() as tmp:
-        tmp = Path(tmp)
-        for seed in a.seeds:
-            base = build_tiny_model(tmp / f"base{seed}", seed=seed)
-            sft(base, a.sft_steps, seed)
-            tok = AutoTokenizer.from_pretrained(base)
-            start = heldout_pass_rate(AutoModelForCausalLM.from_pretrained(base), tok)
-            print(f"seed {seed}: SFT model held-out pass rate {start:.2f}", flush=True)
-            for v in a.variants:
-                r = run_variant(v, base, tmp / f"{v}-{seed}", a.steps, seed)
-                results.append(r)
-                print(json.dumps(r), flush=True)
-    print("\nvariant                 seed  train_reward(mean/last half)  heldout_pass  penalized_frac  s")
-    for r in results:
-        print(
-            f"{r['variant']:<22} {r['seed']:>5}  {r['train_reward_mean']:>+8.3f} / {r['train_reward_last_half']:>+7.3f}"
-            f"        {r['heldout_pass']:>8.2f}  {r['penalized_token_frac']:>14.3f}  {r['seconds']:.0f}"
-        )
-    return 0
+    coarse = RLTFRewardValues()
+    results: dict[str, list[tuple[float, float]]] = {v: [] for v in VARIANTS}
+    with Executor() as executor, tempfile.TemporaryDirectory() as tmp:
+        for seed in args.seeds:
+            base_cfg = DemoConfig(output_dir=tmp, seed=seed, sft_steps=args.sft_steps, rl_steps=args.rl_steps)
+            set_seed(seed)
+            train, heldout = split_tasks(seed, base_cfg.heldout_per_operation)
+            model, tok = build_tiny_model(Path(tmp) / f"init{seed}", [r["prompt"] + r["completion"] for r in train + heldout], base_cfg.hidden_size, base_cfg.num_layers, seed)
+            model = sft_warmup(model, tok, train, base_cfg, Path(tmp))
+            p0, _ = heldout_pass_at_1(model, tok, heldout, base_cfg.max_completion_length, executor)
+            print(f"seed {seed}: held-out pass@1 after SFT {p0:.2f}", flush=True)
+            for name, overrides in VARIANTS.items():
+                cfg = DemoConfig(**{**base_cfg.__dict__, **overrides, "output_dir": str(Path(tmp) / name)})
+                set_seed(seed)
+                policy = copy.deepcopy(model)
+                history = rl_train(policy, tok, train, cfg, Path(cfg.output_dir), executor)
+                # training reward on the coarse scale: fraction of statuses x coarse values
+                rewards = []
+                for h in history:
+                    key = next((k.rsplit("/", 1)[0] for k in h if k.endswith("/passed")), None)
+                    if key is None:
+                        continue
+                    rewards.append(sum(h.get(f"{key}/{s}", 0.0) * getattr(coarse, s) for s in ("passed", "failed", "runtime_error", "timeout", "resource_limit", "compile_error")))
+                p, _ = heldout_pass_at_1(policy, tok, heldout, cfg.max_completion_length, executor)
+                mean_r = statistics.mean(rewards) if rewards else float("nan")
+                results[name].append((mean_r, p))
+                print(f"  {name:<22} train reward (coarse scale, mean over RL) {mean_r:+.3f}   held-out pass@1 {p:.2f}", flush=True)
+    print()
+    print(f"{'variant':<22} {'train reward':>13} {'held-out pass@1':>16}   (mean over seeds {args.seeds}, {args.rl_steps} RL steps)")
+    for name, rows in results.items():
+        print(f"{name:<22} {statistics.mean(r for r, _ in rows):>+13.3f} {statistics.mean(p for _, p in rows):>16.2f}   per seed: {', '.join(f'{p:.2f}' for _, p in rows)}")
 
 
 if __name__ == "__main__":
-    raise SystemExit(main())
+    main()
