@@ -270,3 +270,15 @@ def test_compiler_reward():
 def test_compiler_reward_custom_values():
     reward = CompilerReward(values=CompilerRewardValues(compiles=0.5, compile_error=0.0))
     assert reward(prompts=["p", "p"], completions=["x = 1", "x ="]) == [0.5, 0.0]
+
+
+def test_chat_answer_with_prose_before_the_fence_is_not_taken_as_a_continuation():
+    """Chat rows carry the prompt's import lines as code_prefix; the reply's code is its fenced block."""
+    reward = UnitTestReward()
+    chat_prompt = [{"role": "user", "content": "Write add(a, b)."}]
+    reply = [{"role": "assistant", "content": "Sure! Here it is:\n```python\ndef add(a, b):\n    return a + b\n```\nDone."}]
+    tests = json.dumps({"kind": "asserts", "asserts": ["assert add(1, 2) == 3"]})
+    assert reward(prompts=[chat_prompt], completions=[reply], tests=[tests], code_prefix=["from typing import List\n"]) == [1.0]
+    # a plain-text prompt with a prefix still continues it
+    plain = reward(prompts=["def add(a, b):\n"], completions=["    return a + b\n"], tests=[tests], code_prefix=["def add(a, b):\n"])
+    assert plain == [1.0]

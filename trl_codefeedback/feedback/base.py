@@ -186,9 +186,13 @@ class ExecutionReward:
         prefixes = [p or "" for p in (_column(kwargs, self.code_prefix_column, n) or [""] * n)]
         truncated = self._truncation(kwargs, n)
 
+        # A completion continues its prefix (HumanEval-style) only when prompt and completion are
+        # plain text; a chat answer is a full reply (often prose, then a fenced block) whose code
+        # goes after the prefix (the prompt's import lines).
+        prompt_list = list(prompts) if prompts is not None and len(prompts) == n else [None] * n
         extracted = [
-            extract_code(c, language=lang, continuation=bool(p))
-            for c, lang, p in zip(completions, languages, prefixes)
+            extract_code(c, language=lang, continuation=bool(p) and isinstance(c, str) and not isinstance(q, list))
+            for c, lang, p, q in zip(completions, languages, prefixes, prompt_list)
         ]
         to_run = [i for i in range(n) if not extracted[i].is_empty]
         programs = [
