@@ -16,7 +16,11 @@ from typing import Any, Sequence
 
 import trl_codefeedback
 
-FEEDBACK_ARG_PREFIXES = ("fine_grained", "mask_unexecuted", "num_generations", "max_completion_length", "beta", "temperature", "loss_type", "learning_rate", "max_steps", "kl_", "gamma", "lam", "vf_coef", "cliprange", "num_ppo_epochs")
+FEEDBACK_ARG_PREFIXES = (
+    "fine_grained", "mask_unexecuted", "num_generations", "max_completion_length", "beta", "temperature",
+    "loss_type", "learning_rate", "max_steps", "kl_", "gamma", "lam", "vf_coef", "cliprange", "num_ppo_epochs",
+    "epsilon", "whiten_", "critic_lora_r", "value_head_init_std", "reward_weights",
+)
 
 
 def describe_reward(func: Any) -> dict[str, Any]:
