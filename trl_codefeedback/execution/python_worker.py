@@ -801,9 +801,10 @@ class Worker:
                 finally:
                     os._exit(70)
         os.close(w)
-        events, killed = self._collect(r, pid, t0 + job["limits"]["program_timeout_s"] + 0.25)
+        deadline = t0 + job["limits"]["program_timeout_s"] + 0.25
+        events, killed = self._collect(r, pid, deadline)
         os.close(r)
-        _, st = os.waitpid(pid, 0)
+        st = _wait_or_kill(pid, deadline)
         self._sweep(pid)
         try:
             os.rmdir(workdir)
@@ -842,6 +843,9 @@ class Worker:
                     events.append(json.loads(line))
                 except ValueError:
                     pass  # garbage written to our pipe by the candidate: ignored
+            if events and events[-1].get("e") in TERMINAL_EVENTS:
+                # Done: do not wait for EOF, which a daemon that inherited the pipe would delay.
+                break
         return events, killed
 
     def _sweep(self, pid: int) -> None:
@@ -883,6 +887,21 @@ class Worker:
                         pass
                 _reap_all()
         _reap_all()
+
+
+TERMINAL_EVENTS = ("end", "harness_error")
+
+
+def _wait_or_kill(pid: int, deadline: float) -> int:
+    """Reap the program's first process; kill its tree if it is still running at the deadline."""
+    while True:
+        done, st = os.waitpid(pid, os.WNOHANG)
+        if done:
+            return st
+        if time.monotonic() >= deadline:
+            _kill_tree(pid)
+            return os.waitpid(pid, 0)[1]
+        time.sleep(0.0005)
 
 
 def _relay_status(st: int) -> int:
