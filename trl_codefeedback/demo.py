@@ -66,7 +66,7 @@ class DemoConfig:
     sft_copies: int = field(default=10, metadata={"help": "SFT examples per training task"})
     sft_steps: int = field(default=150, metadata={"help": "SFT warm-up steps"})
     sft_learning_rate: float = field(default=3e-3, metadata={"help": "SFT learning rate"})
-    rl_steps: int = field(default=60, metadata={"help": "RL steps"})
+    rl_steps: int = field(default=100, metadata={"help": "RL steps"})
     rl_learning_rate: float = field(default=1e-3, metadata={"help": "RL learning rate"})
     num_generations: int = field(default=8, metadata={"help": "completions per prompt (GRPO group size)"})
     prompts_per_step: int = field(default=4, metadata={"help": "prompts per RL step"})
