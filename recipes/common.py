@@ -42,3 +42,36 @@ def model_init_kwargs(model_args) -> dict:
 
             kwargs["device_map"] = {"": PartialState().local_process_index}
     return kwargs
+
+
+def run_rl_recipe(trainer_cls, script_args: CodeFeedbackScriptArguments, training_args, model_args) -> None:
+    """Load data and rewards, train with ``trainer_cls`` (our GRPO or PPO trainer), save with a model card."""
+    from trl import get_peft_config
+
+    from trl_codefeedback.execution import Limits
+    from trl_codefeedback.feedback import get_reward_funcs
+    from trl_codefeedback.hub import push_with_card, save_model_card
+
+    dataset = load_train_dataset(script_args)
+    training_args.model_init_kwargs = {**(training_args.model_init_kwargs or {}), **model_init_kwargs(model_args)}
+    limits = Limits(test_timeout_s=script_args.test_timeout_s, program_timeout_s=max(10.0, script_args.test_timeout_s))
+    rewards = get_reward_funcs(script_args.reward_funcs, language=script_args.language, limits=limits)
+    trainer = trainer_cls(
+        model=model_args.model_name_or_path,
+        reward_funcs=rewards,
+        args=training_args,
+        train_dataset=dataset,
+        peft_config=get_peft_config(model_args),
+    )
+    for reward in rewards:
+        reward.attach_trainer(trainer)
+    trainer.train()
+    trainer.save_model(training_args.output_dir)
+    if trainer.accelerator.is_main_process:
+        save_model_card(training_args.output_dir, base_model=model_args.model_name_or_path, dataset=script_args.dataset_name,
+                        reward_funcs=rewards, trainer_args=training_args)
+        if training_args.push_to_hub:
+            if hasattr(trainer, "save_critic"):  # PPO: push the policy alone, with its card
+                trainer.push_to_hub(dataset=script_args.dataset_name)
+            else:
+                push_with_card(trainer, dataset=script_args.dataset_name)

@@ -13,36 +13,14 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from common import CodeFeedbackScriptArguments, load_train_dataset, model_init_kwargs  # noqa: E402
-from trl import ModelConfig, TrlParser, get_peft_config  # noqa: E402
+from common import CodeFeedbackScriptArguments, run_rl_recipe  # noqa: E402
+from trl import ModelConfig, TrlParser  # noqa: E402
 
-from trl_codefeedback.execution import Limits  # noqa: E402
-from trl_codefeedback.feedback import get_reward_funcs  # noqa: E402
-from trl_codefeedback.hub import push_with_card, save_model_card  # noqa: E402
 from trl_codefeedback.trainers import CodeFeedbackGRPOConfig, CodeFeedbackGRPOTrainer  # noqa: E402
 
 
 def main(script_args: CodeFeedbackScriptArguments, training_args: CodeFeedbackGRPOConfig, model_args: ModelConfig) -> None:
-    dataset = load_train_dataset(script_args)
-    training_args.model_init_kwargs = {**(training_args.model_init_kwargs or {}), **model_init_kwargs(model_args)}
-    limits = Limits(test_timeout_s=script_args.test_timeout_s, program_timeout_s=max(10.0, script_args.test_timeout_s))
-    rewards = get_reward_funcs(script_args.reward_funcs, language=script_args.language, limits=limits)
-    trainer = CodeFeedbackGRPOTrainer(
-        model=model_args.model_name_or_path,
-        reward_funcs=rewards,
-        args=training_args,
-        train_dataset=dataset,
-        peft_config=get_peft_config(model_args),
-    )
-    for reward in rewards:
-        reward.attach_trainer(trainer)
-    trainer.train()
-    trainer.save_model(training_args.output_dir)
-    if trainer.accelerator.is_main_process:
-        save_model_card(training_args.output_dir, base_model=model_args.model_name_or_path, dataset=script_args.dataset_name,
-                        reward_funcs=rewards, trainer_args=training_args)
-        if training_args.push_to_hub:
-            push_with_card(trainer, dataset=script_args.dataset_name)
+    run_rl_recipe(CodeFeedbackGRPOTrainer, script_args, training_args, model_args)
 
 
 if __name__ == "__main__":
