@@ -64,7 +64,7 @@ class DemoConfig:
     num_layers: int = field(default=2, metadata={"help": "transformer layers"})
     buggy_fraction: float = field(default=0.6, metadata={"help": "share of SFT examples with the habitual bug (wrong parameter name)"})
     sft_copies: int = field(default=10, metadata={"help": "SFT examples per training task"})
-    sft_steps: int = field(default=150, metadata={"help": "SFT warm-up steps"})
+    sft_steps: int = field(default=250, metadata={"help": "SFT warm-up steps"})
     sft_learning_rate: float = field(default=3e-3, metadata={"help": "SFT learning rate"})
     rl_steps: int = field(default=100, metadata={"help": "RL steps"})
     rl_learning_rate: float = field(default=1e-3, metadata={"help": "RL learning rate"})
