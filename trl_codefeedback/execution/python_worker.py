@@ -893,15 +893,33 @@ TERMINAL_EVENTS = ("end", "harness_error")
 
 
 def _wait_or_kill(pid: int, deadline: float) -> int:
-    """Reap the program's first process; kill its tree if it is still running at the deadline."""
-    while True:
-        done, st = os.waitpid(pid, os.WNOHANG)
-        if done:
-            return st
-        if time.monotonic() >= deadline:
-            _kill_tree(pid)
-            return os.waitpid(pid, 0)[1]
-        time.sleep(0.0005)
+    """Reap the program's first process; kill its tree if it is still running at the deadline.
+
+    Waits on a pidfd (readable when the process exits) where the kernel has them, else polls.
+    """
+    done, st = os.waitpid(pid, os.WNOHANG)
+    if done:
+        return st
+    try:
+        pidfd = os.pidfd_open(pid)
+    except (AttributeError, OSError):
+        pidfd = None
+    try:
+        while True:
+            remaining = deadline - time.monotonic()
+            if remaining <= 0:
+                _kill_tree(pid)
+                return os.waitpid(pid, 0)[1]
+            if pidfd is not None:
+                select.select([pidfd], [], [], remaining)
+            else:
+                time.sleep(0.0005)
+            done, st = os.waitpid(pid, os.WNOHANG)
+            if done:
+                return st
+    finally:
+        if pidfd is not None:
+            os.close(pidfd)
 
 
 def _relay_status(st: int) -> int:
