@@ -15,14 +15,13 @@ the variants are comparable) and greedy pass@1 on the held-out tasks after RL, p
 as a mean. A toy: it shows the direction of the effects on a model of ~150k parameters, not
 RLTF's gains on real code models.
 
-    python benchmarks/bench_fine_grained.py                       # 3 seeds, 20 RL steps (learning speed)
+    python benchmarks/bench_fine_grained.py                       # 3 seeds, 60 RL steps
     python benchmarks/bench_fine_grained.py --seeds 0 1 --rl-steps 60
 """
 
 from __future__ import annotations
 
 import argparse
-import copy
 import statistics
 import tempfile
 import warnings
@@ -38,13 +37,13 @@ VARIANTS = {
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
-    ap.add_argument("--rl-steps", type=int, default=20)
+    ap.add_argument("--rl-steps", type=int, default=60)
     ap.add_argument("--sft-steps", type=int, default=250)
     args = ap.parse_args()
 
     warnings.filterwarnings("ignore")
     import transformers
-    from transformers import set_seed
+    from transformers import AutoModelForCausalLM, set_seed
 
     transformers.logging.set_verbosity_error()
     from trl_codefeedback.demo import DemoConfig, build_tiny_model, heldout_pass_at_1, rl_train, sft_warmup, split_tasks
@@ -60,12 +59,14 @@ def main() -> None:
             train, heldout = split_tasks(seed, base_cfg.heldout_per_operation)
             model, tok = build_tiny_model(Path(tmp) / f"init{seed}", [r["prompt"] + r["completion"] for r in train + heldout], base_cfg.hidden_size, base_cfg.num_layers, seed)
             model = sft_warmup(model, tok, train, base_cfg, Path(tmp))
+            sft_dir = Path(tmp) / f"sft{seed}"
+            model.save_pretrained(sft_dir)
             p0, _ = heldout_pass_at_1(model, tok, heldout, base_cfg.max_completion_length, executor)
             print(f"seed {seed}: held-out pass@1 after SFT {p0:.2f}", flush=True)
             for name, overrides in VARIANTS.items():
                 cfg = DemoConfig(**{**base_cfg.__dict__, **overrides, "output_dir": str(Path(tmp) / name)})
                 set_seed(seed)
-                policy = copy.deepcopy(model)
+                policy = AutoModelForCausalLM.from_pretrained(sft_dir)  # the same SFT weights for every variant
                 history = rl_train(policy, tok, train, cfg, Path(cfg.output_dir), executor)
                 # training reward on the coarse scale: fraction of statuses x coarse values
                 rewards = []

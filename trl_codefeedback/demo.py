@@ -167,6 +167,13 @@ def _quiet_args(**kw):
     return dict(report_to="none", use_cpu=True, bf16=False, fp16=False, disable_tqdm=True, save_strategy="no", logging_steps=kw.pop("logging_steps", 5), **kw)
 
 
+def _quiet(trainer) -> None:
+    """No per-step log dicts on stdout (the history stays in ``trainer.state.log_history``)."""
+    from transformers.trainer_callback import PrinterCallback
+
+    trainer.remove_callback(PrinterCallback)
+
+
 def sft_warmup(model, tokenizer, rows: list[dict], cfg: DemoConfig, out: Path):
     from datasets import Dataset
     from trl import SFTConfig, SFTTrainer
@@ -186,6 +193,7 @@ def sft_warmup(model, tokenizer, rows: list[dict], cfg: DemoConfig, out: Path):
         learning_rate=cfg.sft_learning_rate, lr_scheduler_type="constant", seed=cfg.seed, **_quiet_args(),
     )
     trainer = SFTTrainer(model=model, args=args, train_dataset=ds, processing_class=tokenizer)
+    _quiet(trainer)
     trainer.train()
     return trainer.model
 
@@ -220,6 +228,7 @@ def rl_train(model, tokenizer, rows: list[dict], cfg: DemoConfig, out: Path, exe
     tokenizer.padding_side = "left"
     trainer = trainer_cls(model=model, reward_funcs=[reward], args=args, train_dataset=ds, processing_class=tokenizer)
     reward.attach_trainer(trainer)
+    _quiet(trainer)
     trainer.train()
     return [h for h in trainer.state.log_history if "reward" in h]
 
@@ -241,6 +250,8 @@ def plot_rewards(history: list[dict], path: Path) -> Path | None:
         ax2.plot(steps, [h.get(key, 0.0) for h in history], color="tab:green", linestyle="--", label="fraction passing")
         ax2.set_ylabel("fraction of completions passing")
         ax2.set_ylim(0, 1)
+        lines = ax.get_lines() + ax2.get_lines()
+        ax.legend(lines, [line.get_label() for line in lines], loc="lower right")
     ax.set_xlabel("RL step")
     ax.set_ylabel("RLTF reward")
     ax.set_title("trl-codefeedback demo: reward during RL")
