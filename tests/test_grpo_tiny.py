@@ -12,6 +12,7 @@ torch = pytest.importorskip("torch")
 trl = pytest.importorskip("trl")
 
 from datasets import Dataset  # noqa: E402
+from trainers._helpers import config_kwargs, length_reward  # noqa: E402  (tests/trainers/_helpers.py)
 from trl import GRPOConfig, GRPOTrainer  # noqa: E402
 
 from trl_codefeedback.feedback import UnitTestReward  # noqa: E402
@@ -43,12 +44,6 @@ def mbpp_rows(data_dir: Path, n: int = N_ROWS, conversational: bool = False) -> 
     return Dataset.from_list(rows)
 
 
-def length_reward(completions, **kwargs):
-    """A second reward with guaranteed spread: a random tiny model fails every test the same way, which
-    would give all-zero GRPO advantages and no update. UnitTestReward still runs on every completion."""
-    texts = [c if isinstance(c, str) else c[-1]["content"] for c in completions]
-    return [-len(t) / 100.0 for t in texts]
-
 
 def _train(model_path: Path, dataset: Dataset, out: Path, peft_config=None):
     from transformers import AutoModelForCausalLM, AutoTokenizer
@@ -56,22 +51,7 @@ def _train(model_path: Path, dataset: Dataset, out: Path, peft_config=None):
     tokenizer = AutoTokenizer.from_pretrained(model_path)
     model = AutoModelForCausalLM.from_pretrained(model_path)
     reward = UnitTestReward(mode="adaptive")
-    args = GRPOConfig(
-        output_dir=str(out),
-        max_steps=2,
-        per_device_train_batch_size=4,
-        num_generations=2,
-        max_completion_length=32,
-        learning_rate=1e-2,
-        logging_steps=1,
-        save_strategy="no",
-        report_to="none",
-        use_cpu=True,
-        bf16=False,
-        fp16=False,
-        seed=0,
-        dataloader_num_workers=0,
-    )
+    args = GRPOConfig(**config_kwargs(out))
     trainer = GRPOTrainer(
         model=model,
         reward_funcs=[reward, length_reward],

@@ -13,6 +13,7 @@ torch = pytest.importorskip("torch")
 trl = pytest.importorskip("trl")
 
 from datasets import Dataset
+from trainers._helpers import config_kwargs, length_reward  # noqa: E402  (tests/trainers/_helpers.py)
 from trl import GRPOConfig, GRPOTrainer
 
 from trl_codefeedback.feedback import (
@@ -53,11 +54,6 @@ def mbjp_rows(n: int = N_ROWS) -> Dataset:
     return load_mbjp().select(range(n))
 
 
-def length_reward(completions, **kwargs):
-    """Spread for GRPO: a random tiny policy fails every check the same way (all-equal rewards, no update)."""
-    texts = [c if isinstance(c, str) else c[-1]["content"] for c in completions]
-    return [-len(t) / 100.0 for t in texts]
-
 
 def _rlcf(policy_path: Path, classifier_path: Path, dataset: Dataset, out: Path, language: str):
     from transformers import AutoModelForCausalLM, AutoTokenizer
@@ -68,22 +64,7 @@ def _rlcf(policy_path: Path, classifier_path: Path, dataset: Dataset, out: Path,
     refresh = DiscriminatorRefreshCallback(
         disc, every_n_steps=1, config=DiscriminatorTrainingConfig(epochs=1, batch_size=8, learning_rate=1e-3)
     )
-    args = GRPOConfig(
-        output_dir=str(out),
-        max_steps=2,
-        per_device_train_batch_size=4,
-        num_generations=2,
-        max_completion_length=32,
-        learning_rate=1e-2,
-        logging_steps=1,
-        save_strategy="no",
-        report_to="none",
-        use_cpu=True,
-        bf16=False,
-        fp16=False,
-        seed=0,
-        dataloader_num_workers=0,
-    )
+    args = GRPOConfig(**config_kwargs(out))
     trainer = GRPOTrainer(
         model=AutoModelForCausalLM.from_pretrained(policy_path),
         reward_funcs=[reward, length_reward],

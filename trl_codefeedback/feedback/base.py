@@ -13,6 +13,8 @@ lines to tokens.
 
 from __future__ import annotations
 
+import abc
+
 import logging
 import warnings
 from collections.abc import Callable, Sequence
@@ -72,7 +74,7 @@ def _available(kwargs: dict[str, Any]) -> list[str]:
     return sorted(k for k in kwargs if k not in hooks)
 
 
-class ExecutionReward:
+class ExecutionReward(abc.ABC):
     """Base of the execution-feedback rewards. Subclasses implement :meth:`_row_tests` and :meth:`_score`.
 
     Args:
@@ -159,12 +161,13 @@ class ExecutionReward:
 
     # ---- subclass hooks ------------------------------------------------------------------
 
+    @abc.abstractmethod
     def _row_tests(self, kwargs: dict[str, Any], n: int) -> list[Any]:
         """One test spec (or ``None``: compile only) per completion; raise on a bad row."""
-        raise NotImplementedError
 
+    @abc.abstractmethod
     def _score(self, feedback: Feedback) -> float | None:
-        raise NotImplementedError
+        """The reward of one completion's Feedback (``None`` leaves it out of the update)."""
 
     def _log_metrics(self, results: list[ScoredCompletion], log_metric: Callable[[str, float], None]) -> None:
         n = len(results)
