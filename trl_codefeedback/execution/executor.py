@@ -27,7 +27,6 @@ import queue
 import subprocess
 import sys
 import threading
-import time
 import warnings
 from collections import OrderedDict
 from dataclasses import asdict
@@ -37,6 +36,7 @@ from typing import Iterable, Sequence
 from trl_codefeedback.execution.feedback import Feedback
 from trl_codefeedback.execution.program import LANGUAGES, Limits, Program, UnknownLanguageError
 from trl_codefeedback.execution.specs import TestSpecError, parse_test_spec, spec_to_dict
+from trl_codefeedback.execution.worker_process import LineWorkerProcess
 
 logger = logging.getLogger(__name__)
 
@@ -48,13 +48,14 @@ WORKER_START_TIMEOUT_S = 30.0
 _warned_isolation = False
 
 
-class _PythonWorker:
+class _PythonWorker(LineWorkerProcess):
     """Handle on one worker process (see python_worker.py)."""
 
+    label = "python"
+
     def __init__(self, index: int, isolate: bool):
-        self.index = index
+        super().__init__(index)
         self.isolate = isolate
-        self.proc: subprocess.Popen | None = None
         self.isolation: dict = {}
         self.start()
 
@@ -72,35 +73,10 @@ class _PythonWorker:
         info = json.loads(hello)
         self.isolation = info.get("isolation", {})
 
-    def _readline(self, timeout: float) -> bytes | None:
-        import select
-
-        assert self.proc is not None and self.proc.stdout is not None
-        ready, _, _ = select.select([self.proc.stdout], [], [], timeout)
-        if not ready:
-            return None
-        line = self.proc.stdout.readline()
-        return line or None
-
     def run(self, job: dict) -> dict:
         """Send one job, wait for its result; raises RuntimeError when the worker dies or hangs."""
-        assert self.proc is not None and self.proc.stdin is not None
-        self.proc.stdin.write((json.dumps(job) + "\n").encode())
-        self.proc.stdin.flush()
-        # The worker enforces the program deadline itself; this is the backstop for a stuck worker.
-        line = self._readline(job["limits"]["program_timeout_s"] + 30.0)
-        if line is None:
-            raise RuntimeError(f"python worker {self.index} died or hung (exit code {self.proc.poll()})")
-        return json.loads(line)
-
-    def kill(self) -> None:
-        if self.proc is not None and self.proc.poll() is None:
-            self.proc.kill()
-        if self.proc is not None:
-            try:
-                self.proc.wait(timeout=5)
-            except subprocess.TimeoutExpired:
-                pass
+        # The worker enforces the program deadline itself; the extra 30 s is the backstop for a stuck worker.
+        return self._exchange((json.dumps(job) + "\n").encode(), job["limits"]["program_timeout_s"] + 30.0)
 
 
 class Executor:

@@ -31,7 +31,6 @@ import logging
 import os
 import queue
 import re
-import select
 import shutil
 import subprocess
 import sys
@@ -41,11 +40,11 @@ import time
 import warnings
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
 from trl_codefeedback.execution.feedback import Feedback
 from trl_codefeedback.execution.java.split import JavaTestPlan, count_java_checks, split_java_main, split_statements
 from trl_codefeedback.execution.program import Program
+from trl_codefeedback.execution.worker_process import LineWorkerProcess
 
 logger = logging.getLogger(__name__)
 
@@ -254,10 +253,12 @@ def encode_request(req: dict) -> bytes:
 # ----------------------------------------------------------------------------- worker JVMs
 
 
-class _JavaWorker:
+class _JavaWorker(LineWorkerProcess):
+    label = "java"
+
     def __init__(self, index: int, classes: Path, java: str, heap_mb: int, isolate: bool):
-        self.index, self.classes, self.java, self.heap_mb, self.isolate = index, classes, java, heap_mb, isolate
-        self.proc: subprocess.Popen | None = None
+        super().__init__(index)
+        self.classes, self.java, self.heap_mb, self.isolate = classes, java, heap_mb, isolate
         self.isolation: dict = {}
         self.hello: dict = {}
         self.start()
@@ -288,35 +289,8 @@ class _JavaWorker:
                     self.kill()
                     raise RuntimeError(f"java worker {self.index}: {info.get('error')}")
 
-    def _readline(self, timeout: float) -> bytes | None:
-        assert self.proc is not None and self.proc.stdout is not None
-        ready, _, _ = select.select([self.proc.stdout], [], [], timeout)
-        if not ready:
-            return None
-        return self.proc.stdout.readline() or None
-
     def request(self, req: dict, timeout: float) -> dict:
-        import json
-
-        assert self.proc is not None and self.proc.stdin is not None
-        try:
-            self.proc.stdin.write(encode_request(req))
-            self.proc.stdin.flush()
-        except (BrokenPipeError, OSError) as e:
-            raise RuntimeError(f"java worker {self.index} is gone ({e})") from None
-        line = self._readline(timeout)
-        if line is None:
-            raise RuntimeError(f"java worker {self.index} died or hung (exit code {self.proc.poll()})")
-        return json.loads(line)
-
-    def kill(self) -> None:
-        if self.proc is not None and self.proc.poll() is None:
-            self.proc.kill()
-        if self.proc is not None:
-            try:
-                self.proc.wait(timeout=5)
-            except subprocess.TimeoutExpired:
-                pass
+        return self._exchange(encode_request(req), timeout)
 
 
 class JavaBackend:
