@@ -53,9 +53,10 @@ class _PythonWorker(LineWorkerProcess):
 
     label = "python"
 
-    def __init__(self, index: int, isolate: bool):
+    def __init__(self, index: int, isolate: bool, cpu: int | None = None):
         super().__init__(index)
         self.isolate = isolate
+        self.cpu = cpu
         self.isolation: dict = {}
         self.start()
 
@@ -66,6 +67,11 @@ class _PythonWorker(LineWorkerProcess):
         # Scrubbed environment: no tokens or keys from the trainer reach the worker or its programs.
         env = {"PATH": "/usr/local/bin:/usr/bin:/bin", "LANG": "C.UTF-8", "PYTHONDONTWRITEBYTECODE": "1"}
         self.proc = subprocess.Popen(cmd, stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, env=env, cwd="/", close_fds=True)
+        if self.cpu is not None:
+            try:
+                os.sched_setaffinity(self.proc.pid, {self.cpu})  # its forked children inherit it
+            except OSError:
+                pass
         hello = self._readline(WORKER_START_TIMEOUT_S)
         if hello is None:
             self.kill()
@@ -88,16 +94,28 @@ class Executor:
         cache_size: results kept in the LRU cache (0 disables it).
         isolate: set up network / file-system / PID isolation where the OS allows it.
             ``False`` keeps only rlimits and process-group kills (faster start, for trusted code).
+        pin_workers: pin worker ``i`` (and the programs it forks) to the ``i``-th usable core.
+            A worker and its program then share one core's caches and TLB: no cross-core TLB
+            shoot-downs on copy-on-write faults (a few % of throughput); ``False`` lets the OS
+            place them.
 
     The pool starts lazily on the first :meth:`run` and is shut down by :meth:`close`
     (or at interpreter exit).
     """
 
-    def __init__(self, workers: int | None = None, limits: Limits | None = None, cache_size: int = 100_000, isolate: bool = True):
+    def __init__(
+        self,
+        workers: int | None = None,
+        limits: Limits | None = None,
+        cache_size: int = 100_000,
+        isolate: bool = True,
+        pin_workers: bool = True,
+    ):
         self.num_workers = max(1, workers or len(os.sched_getaffinity(0)))
         self.limits = limits or Limits()
         self.cache_size = cache_size
         self.isolate = isolate
+        self.pin_workers = pin_workers
         self._cache: OrderedDict[str, Feedback] = OrderedDict()
         self._cache_lock = threading.Lock()
         self._workers: list[_PythonWorker] = []
@@ -116,8 +134,9 @@ class Executor:
                 return
             if self._closed:
                 raise RuntimeError("Executor is closed")
+            cpus = sorted(os.sched_getaffinity(0))
             for i in range(self.num_workers):
-                self._workers.append(_PythonWorker(i, self.isolate))
+                self._workers.append(_PythonWorker(i, self.isolate, cpus[i % len(cpus)] if self.pin_workers else None))
             for w in self._workers:
                 t = threading.Thread(target=self._dispatch_loop, args=(w,), daemon=True, name=f"tcf-dispatch-{w.index}")
                 t.start()
