@@ -1155,7 +1155,7 @@ def _warm_up_harness(rounds: int = 12) -> list[str]:
 
     CPython 3.11+ writes into code objects while it warms them up and specialises them;
     done once here, those writes are not repeated as copy-on-write page faults in every
-    forked child (about 10% of throughput on HumanEval, ``benchmarks/bench_executor.py``).
+    forked child.
     Returns the statuses of the last round (tests check them).
     """
     statuses = []
