@@ -120,6 +120,10 @@ def test_full_precision_separate_critic(tiny_model_path, tmp_path):
     for key in ("ppo/policy_loss", "ppo/value_loss", "ppo/kl", "ppo/score", "codefeedback/penalized_token_frac"):
         assert key in logs, sorted(logs)
     _check_rewards(trainer)
+    # the completions table shows the PPO advantage at each completion's first token
+    last = trainer.rollouts[-1]["advantages"][:, 0].tolist()
+    assert list(trainer._logs["advantages"])[-len(last):] == pytest.approx(last)
+    assert any(a != 0 for r in trainer.rollouts for a in r["advantages"][:, 0].tolist())
     # the saved policy is the policy alone; the critic sits next to it
     trainer.save_model(str(tmp_path / "final"))
     from safetensors.torch import load_file

@@ -397,6 +397,7 @@ class CodeFeedbackPPOTrainer(CodeFeedbackGRPOTrainer):
         ppo_mask = mask * valid.float().unsqueeze(1)
 
         output["advantages"] = advantages * ppo_mask
+        self._log_ppo_advantages(output["advantages"][:, 0])
         output["returns"] = returns
         output["old_values"] = values
         output["old_per_token_logps"] = logps
@@ -429,6 +430,17 @@ class CodeFeedbackPPOTrainer(CodeFeedbackGRPOTrainer):
         if mode == "train":
             self.kl_ctl.update(mean_kl, int(n_all))
         return output
+
+    def _log_ppo_advantages(self, first_token_advantages: torch.Tensor) -> None:
+        """Show the PPO advantage (at each completion's first token) in the completions table.
+
+        TRL logged its group advantage there, which is 0 with one generation per prompt.
+        """
+        gathered = self.accelerator.gather(first_token_advantages.float().contiguous()).tolist()
+        logged = self._logs["advantages"]
+        for _ in range(min(len(gathered), len(logged))):
+            logged.pop()
+        logged.extend(gathered)
 
     # ---- loss ------------------------------------------------------------------------------
 
