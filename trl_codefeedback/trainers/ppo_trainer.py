@@ -138,7 +138,7 @@ class CodeFeedbackPPOTrainer(CodeFeedbackGRPOTrainer):
     then `num_ppo_epochs` passes of clipped policy loss + `vf_coef` x clipped value loss.
 
     Logged: `ppo/policy_loss`, `ppo/value_loss`, `ppo/clipfrac`, `ppo/vf_clipfrac`, `ppo/approx_kl`,
-    `ppo/kl` (per sequence, to the reference), `ppo/kl_coef`, `ppo/score`, `ppo/values`, `ppo/returns`,
+    `ppo/kl` (per sequence, to the reference; only when a KL term is on), `ppo/kl_coef`, `ppo/score`, `ppo/values`, `ppo/returns`,
     `ppo/advantages_raw`, plus everything the GRPO trainer logs (`codefeedback/...`, rewards).
 
     Example:
@@ -421,7 +421,8 @@ class CodeFeedbackPPOTrainer(CodeFeedbackGRPOTrainer):
         kl_sum, score_sum, n_valid, v_sum, r_sum, a_sum, tok, n_all = self.accelerator.reduce(local, reduction="sum").tolist()
         metrics = self._metrics[mode]
         mean_kl = kl_sum / max(n_all, 1.0)
-        metrics["ppo/kl"].append(mean_kl)
+        if ref_logps is not None:  # without a KL term (kl_coef 0, no target) the reference is not run
+            metrics["ppo/kl"].append(mean_kl)
         metrics["ppo/kl_coef"].append(self.kl_ctl.value)
         metrics["ppo/score"].append(score_sum / max(n_valid, 1.0))
         metrics["ppo/values"].append(v_sum / max(tok, 1.0))
