@@ -277,3 +277,34 @@ def test_shared_critic_gradients_same_with_gradient_checkpointing(tiny_model_pat
     for n, g in plain.items():
         assert torch.allclose(g, inline[n], atol=1e-5), n
         assert torch.allclose(g, stored[n], atol=1e-5), n
+
+
+def test_trained_peft_model_warns_that_the_reference_is_the_base(tiny_model_path, tmp_path):
+    peft = pytest.importorskip("peft")
+    from transformers import AutoModelForCausalLM
+
+    def lora_model(trained: bool):
+        model = peft.get_peft_model(AutoModelForCausalLM.from_pretrained(str(tiny_model_path)), peft.LoraConfig(**LORA))
+        if trained:
+            with torch.no_grad():
+                for n, p in model.named_parameters():
+                    if "lora_B" in n:
+                        p.fill_(0.01)
+        return model
+
+    def trainer_for(model, **kw):
+        args = CodeFeedbackPPOConfig(**config_kwargs(tmp_path, num_generations=1, max_completion_length=8, **kw))
+        return CodeFeedbackPPOTrainer(model=model, reward_funcs=[length_reward], args=args, train_dataset=Dataset.from_list(code_rows(4)))
+
+    def ours(record):
+        return [w for w in record if "reference is the base model" in str(w.message)]
+
+    with warnings.catch_warnings(record=True) as record:
+        warnings.simplefilter("always")
+        trainer_for(lora_model(trained=False), kl_coef=0.05)  # untrained adapter: policy == base
+        trainer_for(lora_model(trained=True), kl_coef=0.0)  # no KL term: the reference is never used
+    assert ours(record) == []
+    with warnings.catch_warnings(record=True) as record:
+        warnings.simplefilter("always")
+        trainer_for(lora_model(trained=True), kl_coef=0.05)
+    assert len(ours(record)) == 1

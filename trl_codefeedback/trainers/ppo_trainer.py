@@ -39,6 +39,7 @@ import copy
 import json
 import logging
 import os
+import warnings
 from typing import Any
 
 import torch
@@ -74,6 +75,11 @@ def _is_peft_model(model: nn.Module) -> bool:
     except ImportError:  # pragma: no cover
         return False
     return isinstance(model, PeftModel)
+
+
+def _has_trained_lora(model: nn.Module) -> bool:
+    """True when a LoRA ``B`` matrix is non-zero (PEFT initialises B to 0, so the adapter changed the model)."""
+    return any("lora_B" in n and p.detach().abs().sum().item() > 0 for n, p in model.named_parameters())
 
 
 def _decoder(causal_lm: nn.Module) -> nn.Module:
@@ -170,7 +176,17 @@ class CodeFeedbackPPOTrainer(CodeFeedbackGRPOTrainer):
         cfg = kwargs.get("args", args[2] if len(args) > 2 else None)
         if not isinstance(cfg, CodeFeedbackPPOConfig):
             raise TypeError("CodeFeedbackPPOTrainer needs args=CodeFeedbackPPOConfig(...)")
+        user_peft_model = kwargs.get("peft_config") is None and _is_peft_model(kwargs.get("model", args[0] if args else None))
         super().__init__(*args, **kwargs)
+        if user_peft_model and (cfg.kl_coef != 0.0 or cfg.kl_target is not None) and _has_trained_lora(self.model):
+            warnings.warn(
+                "CodeFeedbackPPOTrainer got a PeftModel whose adapter is already trained: the KL reference is "
+                "the base model with adapters disabled (as in TRL's GRPOTrainer), not that adapter. To keep "
+                "the fine-tuned model as the reference, merge it first (model.merge_and_unload()) and pass "
+                "peft_config for a fresh RL adapter.",
+                UserWarning,
+                stacklevel=2,
+            )
         self.kl_ctl = KLController(self.args.kl_coef, self.args.kl_target, self.args.kl_horizon)
         self._ppo_rewards_per_func: torch.Tensor | None = None
         self._cf_last_plans = None
