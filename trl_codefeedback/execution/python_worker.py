@@ -680,7 +680,7 @@ def python_error_scope(error_type: str | None, message: str | None, line: int | 
         if "unterminated triple-quoted string" in message:
             return "ignore"
         if truncated:
-            last = _last_code_line(code)
+            last = last_code_line(code)
             if line is None or line >= last or "never closed" in message or "EOF" in message:
                 return "global"
         return "line" if line is not None else "global"
@@ -691,7 +691,8 @@ def python_error_scope(error_type: str | None, message: str | None, line: int | 
     return "line"
 
 
-def _last_code_line(code: str) -> int:
+def last_code_line(code: str) -> int:
+    """1-based number of the last non-blank line of ``code`` (1 when there is none)."""
     lines = code.splitlines()
     for i in range(len(lines), 0, -1):
         if lines[i - 1].strip():

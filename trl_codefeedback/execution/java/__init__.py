@@ -44,6 +44,7 @@ from pathlib import Path
 from trl_codefeedback.execution.feedback import Feedback
 from trl_codefeedback.execution.java.split import JavaTestPlan, count_java_checks, split_java_main, split_statements
 from trl_codefeedback.execution.program import Program
+from trl_codefeedback.execution.python_worker import last_code_line
 from trl_codefeedback.execution.worker_process import LineWorkerProcess
 
 logger = logging.getLogger(__name__)
@@ -161,7 +162,7 @@ def java_error_scope(error_type: str | None, message: str | None, line: int | No
             return "ignore"
         if compile_code in GLOBAL_CODES or line is None:
             return "global"
-        if truncated and line >= _last_code_line(code):
+        if truncated and line >= last_code_line(code):
             return "global"
         return "line"
     if error_type in GLOBAL_RUNTIME:
@@ -169,14 +170,6 @@ def java_error_scope(error_type: str | None, message: str | None, line: int | No
     if error_type == "WrongAnswer":
         return "ignore"
     return "line" if line is not None else "ignore"
-
-
-def _last_code_line(code: str) -> int:
-    lines = code.splitlines()
-    for i in range(len(lines), 0, -1):
-        if lines[i - 1].strip():
-            return i
-    return 1
 
 
 # ----------------------------------------------------------------------------- jobs -> requests -> Feedback
