@@ -3,6 +3,11 @@
 from __future__ import annotations
 
 import json
+import os
+import socket
+import subprocess
+import sys
+from pathlib import Path
 
 ASSERTS = [
     ("Write a function add(a, b) that returns a + b.\n", ["assert add(1, 2) == 3", "assert add(0, 0) == 0"]),
@@ -50,3 +55,24 @@ def config_kwargs(out: str, **overrides) -> dict:
     )
     kw.update(overrides)
     return kw
+
+
+def run_two_processes(script_template: str, tmp_path: Path, *args: str) -> list[dict]:
+    """Run a training script on 2 CPU processes (gloo) and return what each rank wrote to ``checks_<rank>.json``.
+
+    The script gets ``{helpers}`` (this folder) formatted in and ``argv[2] = tmp_path``; ``args`` are passed as given.
+    """
+    script = tmp_path / "train2.py"
+    script.write_text(script_template.format(helpers=str(Path(__file__).parent)))
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    # `accelerate launch --cpu --num_processes 2` falls back to mpirun (absent here) and silently runs ONE
+    # process; torchrun through --multi_gpu with ACCELERATE_USE_CPU=1 gives MULTI_CPU (gloo) with 2 processes.
+    env = dict(os.environ, OMP_NUM_THREADS="1", TOKENIZERS_PARALLELISM="false", ACCELERATE_USE_CPU="1")
+    cmd = [sys.executable, "-m", "accelerate.commands.launch", "--multi_gpu", "--num_processes", "2",
+           "--num_machines", "1", "--mixed_precision", "no", "--dynamo_backend", "no", "--main_process_port", str(port),
+           str(script), *args]
+    proc = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=400)
+    assert proc.returncode == 0, proc.stderr[-4000:]
+    return [json.loads((tmp_path / f"checks_{r}.json").read_text()) for r in (0, 1)]

@@ -2,10 +2,6 @@
 
 from __future__ import annotations
 
-import json
-import os
-import socket
-import subprocess
 import sys
 from pathlib import Path
 
@@ -16,6 +12,9 @@ pytest.importorskip("trl")
 pytest.importorskip("peft")
 
 pytestmark = pytest.mark.slow
+
+sys.path.insert(0, str(Path(__file__).parent))
+from _helpers import run_two_processes  # noqa: E402
 
 SCRIPT = r'''
 import json, os, sys, warnings
@@ -63,20 +62,7 @@ with open(os.path.join(sys.argv[2], f"checks_{{rank}}.json"), "w") as f:
 
 @pytest.mark.parametrize("setup", ["lora", "full"])
 def test_two_processes(tiny_model_path, tmp_path, setup):
-    script = tmp_path / "train2.py"
-    script.write_text(SCRIPT.format(helpers=str(Path(__file__).parent)))
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port = s.getsockname()[1]
-    # `accelerate launch --cpu --num_processes 2` falls back to mpirun (absent here) and silently runs ONE
-    # process; --multi_gpu with ACCELERATE_USE_CPU=1 gives MULTI_CPU (gloo) with 2 processes.
-    env = dict(os.environ, OMP_NUM_THREADS="1", TOKENIZERS_PARALLELISM="false", ACCELERATE_USE_CPU="1")
-    cmd = [sys.executable, "-m", "accelerate.commands.launch", "--multi_gpu", "--num_processes", "2",
-           "--num_machines", "1", "--mixed_precision", "no", "--dynamo_backend", "no", "--main_process_port", str(port),
-           str(script), str(tiny_model_path), str(tmp_path), setup]
-    proc = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=400)
-    assert proc.returncode == 0, proc.stderr[-4000:]
-    per_rank = [json.loads((tmp_path / f"checks_{r}.json").read_text()) for r in (0, 1)]
+    per_rank = run_two_processes(SCRIPT, tmp_path, str(tiny_model_path), str(tmp_path), setup)
     for rank, data in enumerate(per_rank):
         assert data["steps"] == 2
         assert data["ddp"] == "DistributedDataParallel"
