@@ -10,7 +10,7 @@ import pytest
 pytestmark = pytest.mark.slow
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from test_recipes import run_recipe, TINY_OVERRIDES  # noqa: E402,F401
+from test_recipes import run_recipe  # noqa: E402
 
 PPO_OVERRIDES = ["--num_generations", "1", "--max_completion_length", "16", "--gradient_checkpointing", "false",
                  "--num_ppo_epochs", "2", "--conversational", "false"]

@@ -9,7 +9,7 @@ import time
 
 import pytest
 
-from trl_codefeedback.execution import ErrorScope, Executor, Limits, Program, Status, TestOutcome
+from trl_codefeedback.execution import ErrorScope, Limits, Program, Status, TestOutcome
 from trl_codefeedback.execution.java import JavaBackend, count_java_checks, java_error_scope, split_java_main
 
 pytestmark = pytest.mark.skipif(shutil.which("javac") is None or shutil.which("java") is None, reason="needs a JDK")

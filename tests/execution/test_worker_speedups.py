@@ -1,7 +1,6 @@
 """The worker's speed-ups (bare fork, harness warm-up, pinning) keep programs' semantics."""
 
 import os
-import signal
 import subprocess
 import sys
 

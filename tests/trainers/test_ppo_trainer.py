@@ -16,7 +16,6 @@ from datasets import Dataset  # noqa: E402
 
 from trl_codefeedback.feedback import UnitTestReward  # noqa: E402
 from trl_codefeedback.trainers import CodeFeedbackPPOConfig, CodeFeedbackPPOTrainer  # noqa: E402
-from trl_codefeedback.trainers import ppo_trainer as ppo_mod  # noqa: E402
 
 sys.path.insert(0, str(Path(__file__).parent))
 from _helpers import code_rows, config_kwargs, length_reward  # noqa: E402

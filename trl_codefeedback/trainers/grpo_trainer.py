@@ -15,7 +15,6 @@ from trl_codefeedback.feedback.base import ExecutionReward
 from trl_codefeedback.feedback.extract import completion_text
 from trl_codefeedback.feedback.token_mapping import token_char_spans
 from trl_codefeedback.trainers.fine_grained import FineGrainedSettings, TokenPlan, per_token_advantages, token_plan
-from trl_codefeedback.trainers.grpo_config import CodeFeedbackGRPOConfig
 
 logger = logging.getLogger(__name__)
 
