@@ -97,31 +97,37 @@ def build_tiny_model(
         corpus_chars: about how many chars of code train the tokenizer.
     """
     import torch
-    from transformers import Qwen2Config, Qwen2ForCausalLM
+    from transformers import Qwen2ForCausalLM
 
     path = Path(path)
     path.mkdir(parents=True, exist_ok=True)
     tokenizer = _train_tokenizer(path, Path(data_dir) if data_dir else None, vocab_size, corpus_chars)
 
     torch.manual_seed(seed)
-    config = Qwen2Config(
+    config = _qwen2_config(tokenizer, hidden_size, num_layers, max_position_embeddings=512, tie_word_embeddings=True)
+    model = Qwen2ForCausalLM(config)
+    model.generation_config.eos_token_id = tokenizer.eos_token_id
+    model.generation_config.pad_token_id = tokenizer.pad_token_id
+    model.save_pretrained(path)
+    return path
+
+
+def _qwen2_config(tokenizer, hidden_size: int, num_layers: int, **extra):
+    """A tiny Qwen2 config sized to ``tokenizer`` (4 heads, 2 KV heads, MLP 2x hidden); ``extra`` adds or overrides fields."""
+    from transformers import Qwen2Config
+
+    return Qwen2Config(
         vocab_size=len(tokenizer),
         hidden_size=hidden_size,
         intermediate_size=hidden_size * 2,
         num_hidden_layers=num_layers,
         num_attention_heads=4,
         num_key_value_heads=2,
-        max_position_embeddings=512,
-        tie_word_embeddings=True,
         eos_token_id=tokenizer.eos_token_id,
         pad_token_id=tokenizer.pad_token_id,
         bos_token_id=None,
+        **extra,
     )
-    model = Qwen2ForCausalLM(config)
-    model.generation_config.eos_token_id = tokenizer.eos_token_id
-    model.generation_config.pad_token_id = tokenizer.pad_token_id
-    model.save_pretrained(path)
-    return path
 
 
 def _train_tokenizer(path: Path, data_dir: Path | None, vocab_size: int, corpus_chars: int):
@@ -169,26 +175,14 @@ def build_tiny_classifier(
         >>> AutoModelForSequenceClassification.from_pretrained(path)            # doctest: +SKIP
     """
     import torch
-    from transformers import BertConfig, BertForSequenceClassification, Qwen2Config, Qwen2ForSequenceClassification
+    from transformers import BertConfig, BertForSequenceClassification, Qwen2ForSequenceClassification
 
     path = Path(path)
     path.mkdir(parents=True, exist_ok=True)
     tokenizer = _train_tokenizer(path, Path(data_dir) if data_dir else None, vocab_size, corpus_chars)
     torch.manual_seed(seed)
     if arch == "qwen2":
-        config = Qwen2Config(
-            vocab_size=len(tokenizer),
-            hidden_size=hidden_size,
-            intermediate_size=hidden_size * 2,
-            num_hidden_layers=num_layers,
-            num_attention_heads=4,
-            num_key_value_heads=2,
-            max_position_embeddings=1024,
-            eos_token_id=tokenizer.eos_token_id,
-            pad_token_id=tokenizer.pad_token_id,
-            bos_token_id=None,
-            num_labels=num_labels,
-        )
+        config = _qwen2_config(tokenizer, hidden_size, num_layers, max_position_embeddings=1024, num_labels=num_labels)
         model = Qwen2ForSequenceClassification(config)
     elif arch == "bert":
         config = BertConfig(
