@@ -69,9 +69,25 @@ def _column(kwargs: dict[str, Any], name: str | None, n: int) -> list[Any] | Non
     return values
 
 
+def _column_or(kwargs: dict[str, Any], name: str | None, n: int, default: Any) -> list[Any]:
+    """Column ``name`` with empty values (or the whole column, when absent) replaced by ``default``."""
+    return [v or default for v in (_column(kwargs, name, n) or [default] * n)]
+
+
 def _available(kwargs: dict[str, Any]) -> list[str]:
     hooks = {"trainer_state", "log_extra", "log_metric", "environments", "completion_ids"}
     return sorted(k for k in kwargs if k not in hooks)
+
+
+def _required_column(kwargs: dict[str, Any], name: str, n: int, *, owner: str, what: str, option: str, cls: str) -> list[Any]:
+    """Column ``name`` of a reward call; ``KeyError`` naming it and the columns that did arrive when it is missing."""
+    values = _column(kwargs, name, n)
+    if values is None:
+        raise KeyError(
+            f"{owner} needs {what} in dataset column {name!r}, but the reward function received no such column; "
+            f"available columns: {_available(kwargs)}. Add the column to the dataset or pass {option}=... to {cls}."
+        )
+    return values
 
 
 class ExecutionReward(abc.ABC):
@@ -183,10 +199,10 @@ class ExecutionReward(abc.ABC):
         completions = list(completions or [])
         n = len(completions)
         tests = self._row_tests(kwargs, n)  # validates the rows before anything runs
-        languages = [lang or self.language for lang in (_column(kwargs, "language", n) or [None] * n)]
+        languages = _column_or(kwargs, "language", n, self.language)
         for i, lang in enumerate(languages):
             self._check_language(lang, where=f" (row {i} of column 'language')")
-        prefixes = [p or "" for p in (_column(kwargs, self.code_prefix_column, n) or [""] * n)]
+        prefixes = _column_or(kwargs, self.code_prefix_column, n, "")
         truncated = self._truncation(kwargs, n)
 
         # A completion continues its prefix (HumanEval-style) only when prompt and completion are

@@ -40,7 +40,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from trl_codefeedback.feedback.base import _available, _column
+from trl_codefeedback.feedback.base import _column_or, _required_column
 from trl_codefeedback.feedback.extract import completion_text, extract_code
 
 BACKENDS = ("classifier", "judge")
@@ -331,14 +331,10 @@ class DiscriminatorReward:
 
     def references(self, kwargs: dict[str, Any], n: int, owner: str | None = None) -> list[str]:
         """The reference column of a reward call, validated; raises ``KeyError`` naming the column when missing."""
-        refs = _column(kwargs, self.reference_column, n)
-        owner = owner or self.__name__
-        if refs is None:
-            raise KeyError(
-                f"{owner} needs the reference program of each row in dataset column {self.reference_column!r}, but "
-                f"the reward function received no such column; available columns: {_available(kwargs)}. Add the "
-                f"column to the dataset or pass reference_column=... to DiscriminatorReward."
-            )
+        refs = _required_column(
+            kwargs, self.reference_column, n, owner=owner or self.__name__, what="the reference program of each row",
+            option="reference_column", cls="DiscriminatorReward",
+        )
         for i, r in enumerate(refs):
             if not isinstance(r, str):
                 raise TypeError(f"row {i} of column {self.reference_column!r} is not a string: {r!r}")
@@ -346,7 +342,7 @@ class DiscriminatorReward:
 
     def prefixes(self, kwargs: dict[str, Any], n: int) -> list[str]:
         """The ``code_prefix`` of each row ("" when the column is absent)."""
-        return [p or "" for p in (_column(kwargs, self.code_prefix_column, n) or [""] * n)]
+        return _column_or(kwargs, self.code_prefix_column, n, "")
 
     @staticmethod
     def strip_prefix(references: Sequence[str], prefixes: Sequence[str]) -> list[str]:
@@ -361,7 +357,7 @@ class DiscriminatorReward:
     def codes(self, completions: Sequence[Any], kwargs: dict[str, Any]) -> list[str]:
         """The code each completion holds (extracted from fences; without the row's code prefix)."""
         n = len(completions)
-        langs = [lang or self.language for lang in (_column(kwargs, "language", n) or [None] * n)]
+        langs = _column_or(kwargs, "language", n, self.language)
         return [
             extract_code(completion_text(c), language=lang, continuation=bool(p)).code
             for c, lang, p in zip(completions, langs, self.prefixes(kwargs, n))

@@ -47,7 +47,7 @@ from dataclasses import dataclass, field, replace
 from typing import Any
 
 from trl_codefeedback.execution.feedback import Feedback, Status
-from trl_codefeedback.feedback.base import ScoredCompletion, _column
+from trl_codefeedback.feedback.base import ScoredCompletion, _column_or
 from trl_codefeedback.feedback.discriminator import DiscriminatorReward
 from trl_codefeedback.feedback.unit_test import UnitTestReward
 
@@ -181,7 +181,7 @@ class GroundingReward(UnitTestReward):
         if disc is not None and refs is not None:
             prompt_list = list(prompts) if prompts is not None else [""] * n
             programs = [r.extracted.code for r in results]  # the model's code; the prefix is stripped from the reference
-            refs = disc.strip_prefix(refs, [p or "" for p in (_column(kwargs, self.code_prefix_column, n) or [""] * n)])
+            refs = disc.strip_prefix(refs, _column_or(kwargs, self.code_prefix_column, n, ""))
             idx = [i for i, r in enumerate(results) if self.grounding.gated(r.feedback)]
             if idx:
                 got = disc.score([prompt_list[i] for i in idx], [programs[i] for i in idx], [refs[i] for i in idx])

@@ -22,7 +22,7 @@ from typing import Any
 
 from trl_codefeedback.execution.feedback import Feedback, Status
 from trl_codefeedback.execution.specs import TestSpecError, parse_test_spec
-from trl_codefeedback.feedback.base import ExecutionReward, ScoredCompletion, _available, _column
+from trl_codefeedback.feedback.base import ExecutionReward, ScoredCompletion, _required_column
 from trl_codefeedback.feedback.config import MODES, RLTFRewardValues
 
 
@@ -60,13 +60,9 @@ class UnitTestReward(ExecutionReward):
         self.tests_column = tests_column
 
     def _row_tests(self, kwargs: dict[str, Any], n: int) -> list[Any]:
-        column = _column(kwargs, self.tests_column, n)
-        if column is None:
-            raise KeyError(
-                f"{self.__name__} needs the test specs in dataset column {self.tests_column!r}, but the reward "
-                f"function received no such column; available columns: {_available(kwargs)}. Add the column to "
-                f"the dataset or pass tests_column=... to {type(self).__name__}."
-            )
+        column = _required_column(
+            kwargs, self.tests_column, n, owner=self.__name__, what="the test specs", option="tests_column", cls=type(self).__name__
+        )
         for i, spec in enumerate(column):
             if spec is None:
                 raise ValueError(f"row {i} of column {self.tests_column!r} holds no tests (None)")
