@@ -96,8 +96,7 @@ class Executor:
             ``False`` keeps only rlimits and process-group kills (faster start, for trusted code).
         pin_workers: pin worker ``i`` (and the programs it forks) to the ``i``-th usable core.
             A worker and its program then share one core's caches and TLB: no cross-core TLB
-            shoot-downs on copy-on-write faults; ``False`` lets the OS
-            place them.
+            shoot-downs on copy-on-write faults. ``False`` lets the OS place them.
 
     The pool starts lazily on the first :meth:`run` and is shut down by :meth:`close`
     (or at interpreter exit).

@@ -38,6 +38,7 @@ import shutil
 import signal
 import sys
 import tempfile
+import threading
 import time
 import traceback
 
@@ -941,13 +942,11 @@ def fork_bare() -> int:
     when another thread exists (its locks would need the hooks) or ctypes is missing.
     """
     global _libc_fork
-    import threading
-
     if threading.active_count() != 1:
         return os.fork()
     if _libc_fork is None:
         try:
-            fork = ctypes.PyDLL(None).fork  # PyDLL: the call keeps the GIL, as os.fork does
+            fork = ctypes.PyDLL(None, use_errno=True).fork  # PyDLL: the call keeps the GIL, as os.fork does
             fork.restype = ctypes.c_int
             fork.argtypes = []
             _libc_fork = fork
