@@ -144,8 +144,9 @@ class CodeFeedbackPPOTrainer(CodeFeedbackGRPOTrainer):
     then `num_ppo_epochs` passes of clipped policy loss + `vf_coef` x clipped value loss.
 
     Logged: `ppo/policy_loss`, `ppo/value_loss`, `ppo/clipfrac`, `ppo/vf_clipfrac`, `ppo/approx_kl`,
-    `ppo/kl` (per sequence, to the reference; only when a KL term is on), `ppo/kl_coef`, `ppo/score`, `ppo/values`, `ppo/returns`,
-    `ppo/advantages_raw`, plus everything the GRPO trainer logs (`codefeedback/...`, rewards).
+    `ppo/kl` (per sequence, to the reference; only when a KL term is on), `ppo/kl_coef`, `ppo/score`,
+    `ppo/values`, `ppo/returns`, `ppo/advantages_raw`, plus everything the GRPO trainer logs
+    (`codefeedback/...`, rewards).
 
     Example:
         ```python
@@ -178,7 +179,8 @@ class CodeFeedbackPPOTrainer(CodeFeedbackGRPOTrainer):
             raise TypeError("CodeFeedbackPPOTrainer needs args=CodeFeedbackPPOConfig(...)")
         user_peft_model = kwargs.get("peft_config") is None and _is_peft_model(kwargs.get("model", args[0] if args else None))
         super().__init__(*args, **kwargs)
-        if user_peft_model and (cfg.kl_coef != 0.0 or cfg.kl_target is not None) and _has_trained_lora(self.model):
+        self.kl_ctl = KLController(self.args.kl_coef, self.args.kl_target, self.args.kl_horizon)
+        if user_peft_model and self._kl_term_on() and _has_trained_lora(self.model):
             warnings.warn(
                 "CodeFeedbackPPOTrainer got a PeftModel whose adapter is already trained: the KL reference is "
                 "the base model with adapters disabled (as in TRL's GRPOTrainer), not that adapter. To keep "
@@ -187,7 +189,6 @@ class CodeFeedbackPPOTrainer(CodeFeedbackGRPOTrainer):
                 UserWarning,
                 stacklevel=2,
             )
-        self.kl_ctl = KLController(self.args.kl_coef, self.args.kl_target, self.args.kl_horizon)
         self._ppo_rewards_per_func: torch.Tensor | None = None
         self._cf_last_plans = None
         model = self.model
@@ -387,7 +388,7 @@ class CodeFeedbackPPOTrainer(CodeFeedbackGRPOTrainer):
                     self.model, input_ids, attention_mask, T, batch_size=batch_size
                 )
             ref_logps = None
-            if self.kl_ctl.value != 0.0 or self.args.kl_target is not None:
+            if self._kl_term_on():
                 ref_logps = self._reference_logps(input_ids, attention_mask, T, batch_size)
             values = self.critic_values(input_ids, attention_mask, T, batch_size=batch_size).float() * mask
 
@@ -437,7 +438,7 @@ class CodeFeedbackPPOTrainer(CodeFeedbackGRPOTrainer):
         kl_sum, score_sum, n_valid, v_sum, r_sum, a_sum, tok, n_all = self.accelerator.reduce(local, reduction="sum").tolist()
         metrics = self._metrics[mode]
         mean_kl = kl_sum / max(n_all, 1.0)
-        if ref_logps is not None:  # without a KL term (kl_coef 0, no target) the reference is not run
+        if ref_logps is not None:  # without a KL term the reference is not run
             metrics["ppo/kl"].append(mean_kl)
         metrics["ppo/kl_coef"].append(self.kl_ctl.value)
         metrics["ppo/score"].append(score_sum / max(n_valid, 1.0))
@@ -447,6 +448,10 @@ class CodeFeedbackPPOTrainer(CodeFeedbackGRPOTrainer):
         if mode == "train":
             self.kl_ctl.update(mean_kl, int(n_all))
         return output
+
+    def _kl_term_on(self) -> bool:
+        """Whether rewards carry a KL term (a coefficient, or a target for the adaptive controller): only then is the reference run."""
+        return self.kl_ctl.value != 0.0 or self.args.kl_target is not None
 
     def _log_ppo_advantages(self, first_token_advantages: torch.Tensor) -> None:
         """Show the PPO advantage (at each completion's first token) in the completions table.
