@@ -3,7 +3,7 @@
 Usage: python -I launcher.py --uid-base BASE --classes DIR [--no-isolation] -- java ARGS... TcfJavaWorker
 
 It enters the same network + mount namespaces as the Python worker
-(:func:`python_worker.setup_isolation`: no network, read-only file system except a private
+(:func:`sandbox.isolation.setup_isolation`: no network, read-only file system except a private
 ``/tmp``), copies the worker's class files into that private ``/tmp``, sets rlimits, drops to
 the sandbox uid where possible, asks the kernel to kill the JVM when the parent dies, and
 ``execv``'s the JVM. Before the exec it writes one JSON line with the isolation facts on
@@ -19,9 +19,9 @@ import sys
 import tempfile
 
 HERE = os.path.dirname(os.path.abspath(__file__))
-sys.path.insert(0, os.path.dirname(HERE))
+sys.path.insert(0, os.path.join(os.path.dirname(HERE), "sandbox"))
 
-import python_worker as pw  # noqa: E402
+import isolation  # noqa: E402
 
 PR_SET_PDEATHSIG = 1
 JVM_THREADS = 1024  # RLIMIT_NPROC for the worker's own uid: JVM threads count as processes
@@ -42,7 +42,7 @@ def main(argv: list[str]) -> None:
                 blobs[os.path.relpath(path, classes)] = fh.read()
     info = {"network": False, "filesystem": False, "pid_namespace": False, "setuid": False, "mode": "none"}
     if isolate:
-        info = pw.setup_isolation(uid, 256)
+        info = isolation.setup_isolation(uid, 256)
         info["pid_namespace"] = False  # the JVM is not put in its own PID namespace
     target = classes
     if info.get("filesystem") or info.get("setuid"):
@@ -65,7 +65,7 @@ def main(argv: list[str]) -> None:
         os.setgid(uid)
         os.setuid(uid)
     # After the uid change: changing credentials clears the parent-death signal.
-    pw._get_libc().prctl(PR_SET_PDEATHSIG, 9, 0, 0, 0)
+    isolation._get_libc().prctl(PR_SET_PDEATHSIG, 9, 0, 0, 0)
     if os.getppid() == 1:  # the parent is already gone
         os._exit(1)
     resource.setrlimit(resource.RLIMIT_CORE, (0, 0))
