@@ -1,7 +1,12 @@
 """trl-codefeedback: reinforcement learning from execution feedback for code LLMs, on Hugging Face TRL.
 
-The top-level names are imported lazily so that ``import trl_codefeedback`` stays cheap
-(the executor must not drag torch into its worker processes).
+Every public class, function and loader is importable from the top level::
+
+    from trl_codefeedback import CodeFeedbackPPOTrainer, UnitTestReward, load_mbjp
+
+The names are imported lazily (on first access) so that ``import trl_codefeedback`` stays
+cheap: the executor must not drag torch into its worker processes, and only the trainers
+import TRL.
 """
 
 from __future__ import annotations
@@ -9,39 +14,50 @@ from __future__ import annotations
 import importlib
 from typing import Any
 
+from trl_codefeedback._notices import quiet_known_notices
+
 __version__ = "0.1.0"
 
-_LAZY = {
-    # execution
-    "Executor": "trl_codefeedback.execution",
-    "Program": "trl_codefeedback.execution",
-    "Limits": "trl_codefeedback.execution",
-    "Feedback": "trl_codefeedback.execution",
-    "Status": "trl_codefeedback.execution",
-    "ErrorScope": "trl_codefeedback.execution",
-    "execute": "trl_codefeedback.execution",
-    # feedback / rewards
-    "UnitTestReward": "trl_codefeedback.feedback",
-    "CompilerReward": "trl_codefeedback.feedback",
-    "extract_code": "trl_codefeedback.feedback",
-    "get_reward_funcs": "trl_codefeedback.feedback",
-    # trainers (import TRL on first use)
-    "CodeFeedbackGRPOConfig": "trl_codefeedback.trainers",
-    "CodeFeedbackGRPOTrainer": "trl_codefeedback.trainers",
-    # data
-    "load_mbpp": "trl_codefeedback.data",
-    "load_humaneval": "trl_codefeedback.data",
-    "load_apps": "trl_codefeedback.data",
-    "load_mbxp_python": "trl_codefeedback.data",
-    # metrics
-    "pass_at_k": "trl_codefeedback.metrics",
+# Where each top-level name lives (the README's API overview lists the same names).
+_EXPORTS: dict[str, tuple[str, ...]] = {
+    "trl_codefeedback.execution": (
+        "Executor", "execute", "Program", "Limits", "Feedback", "Status", "ErrorScope", "TestOutcome",
+        "parse_test_spec", "TestSpecError", "UnknownLanguageError",
+    ),
+    "trl_codefeedback.feedback": (
+        "UnitTestReward", "CompilerReward", "RLTFRewardValues", "CompilerRewardValues", "ExecutionReward",
+        "GroundingReward", "GroundingRewardValues", "DiscriminatorReward", "DiscriminatorTrainingConfig",
+        "train_discriminator", "evaluate_discriminator", "DiscriminatorRefreshCallback",
+        "extract_code", "token_char_spans", "get_reward_funcs", "register_reward",
+    ),
+    "trl_codefeedback.trainers": (
+        "CodeFeedbackGRPOConfig", "CodeFeedbackGRPOTrainer", "CodeFeedbackPPOConfig", "CodeFeedbackPPOTrainer",
+    ),
+    "trl_codefeedback.data": (
+        "load_mbpp", "load_mbxp_python", "load_humaneval", "load_apps", "load_mbjp", "load_mathqa_java", "DataLoadError",
+    ),
+    "trl_codefeedback.metrics": (
+        "pass_at_k", "pass_at_k_per_task", "compile_rate", "execution_rate", "summarize", "rlcf_metrics", "metric_path",
+    ),
+    "trl_codefeedback.evaluation": ("EvalConfig", "evaluate_model"),
+    "trl_codefeedback.hub": ("feedback_model_card", "save_model_card", "push_with_card"),
+    "trl_codefeedback.tiny_model": ("build_tiny_model",),
 }
+_LAZY = {name: module for module, names in _EXPORTS.items() for name in names}
 
 __all__ = sorted(_LAZY) + ["__version__"]
+
+quiet_known_notices()
 
 
 def __getattr__(name: str) -> Any:
     module = _LAZY.get(name)
     if module is None:
         raise AttributeError(f"module 'trl_codefeedback' has no attribute {name!r}")
-    return getattr(importlib.import_module(module), name)
+    value = getattr(importlib.import_module(module), name)
+    globals()[name] = value  # later look-ups skip __getattr__
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted(set(globals()) | set(_LAZY))

@@ -16,6 +16,7 @@ from trl_codefeedback.feedback.extract import (
     extract_code,
 )
 from trl_codefeedback.feedback.registry import REWARD_REGISTRY, get_reward_funcs, register_reward
+from trl_codefeedback.feedback.token_mapping import token_char_spans
 from trl_codefeedback.feedback.unit_test import UnitTestReward
 from trl_codefeedback.feedback.discriminator import DiscriminatorReward, Rollout
 from trl_codefeedback.feedback.discriminator_training import (
@@ -41,6 +42,7 @@ __all__ = [
     "code_line_to_completion_span",
     "completion_text",
     "extract_code",
+    "token_char_spans",
     "DiscriminatorReward",
     "Rollout",
     "DiscriminatorRefreshCallback",
