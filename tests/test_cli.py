@@ -49,3 +49,53 @@ def test_examples_run_from_the_console_script():
     assert "passed" in lines["pass-asserts"]
     assert "compile_error" in lines["truncated"] and "scope global" in lines["truncated"]
     assert "11 programs" in proc.stderr
+
+
+def test_a_test_kind_that_cannot_test_the_language_is_reported_with_its_line(tmp_path, capsys):
+    inp, out = tmp_path / "in.jsonl", tmp_path / "out.jsonl"
+    _write(inp, [
+        {"language": "python", "code": "x = 1\n", "tests": None},
+        {"language": "java", "code": "class Solution {}", "tests": {"kind": "asserts", "asserts": ["assert f() == 1"]}},
+        {"language": "python", "code": "x = 1\n", "tests": {"kind": "java_main", "test": "class Main {}"}},
+    ])
+    assert main(["execute", str(inp), "-o", str(out), "-q"]) == 2
+    err = capsys.readouterr().err
+    assert "2 malformed row(s); nothing was executed" in err
+    assert f"{inp}:2: tests of kind 'asserts' cannot test a java program (kinds for java: java_main)" in err
+    assert f"{inp}:3: tests of kind 'java_main' cannot test a python program" in err
+    assert "Traceback" not in err and not out.exists()
+
+
+def test_truncated_json_is_reported_at_the_column_where_the_line_ends(tmp_path, capsys):
+    inp = tmp_path / "in.jsonl"
+    inp.write_text('{"code": "x = 1", "tests": null,\n{"code": "x = 1", "tests": nul\n')
+    assert main(["execute", str(inp), "-q"]) == 2
+    err = capsys.readouterr().err
+    assert f"{inp}:1: not valid JSON (Expecting property name enclosed in double quotes at column 33: the line ends before the object does" in err
+    assert f"{inp}:2: not valid JSON (Expecting value at column 28)" in err
+
+
+def test_every_row_the_cli_accepts_the_executor_accepts():
+    """The CLI's up-front checks and the executor's agree, so a run never stops half-way on a row."""
+    from trl_codefeedback.cli import InputError, _row_to_program
+    from trl_codefeedback.execution import LANGUAGES, Executor, Limits
+
+    specs = [
+        {"kind": "asserts", "asserts": ["assert f() == 1"]},
+        {"kind": "check", "test": "def check(candidate):\n    assert candidate() == 1\n", "entry_point": "f"},
+        {"kind": "stdio", "cases": [{"input": "1\n", "output": "1\n"}]},
+        {"kind": "call", "fn_name": "f", "cases": [{"input": [1], "output": 1}]},
+        {"kind": "java_main", "test": "public class Main { public static void main(String[] a) { assert true; } }"},
+        None,
+    ]
+    executor = Executor(workers=1)  # _prepare validates only; no worker is started
+    accepted = 0
+    for language in LANGUAGES:
+        for spec in specs:
+            try:
+                program = _row_to_program({"language": language, "code": "x", "tests": spec}, "row")
+            except InputError:
+                continue
+            executor._prepare(0, program, Limits())
+            accepted += 1
+    assert accepted == 4 + 1 + 2  # python: 4 kinds + compile-only; java: java_main + compile-only

@@ -23,9 +23,11 @@ from pathlib import Path
 from typing import Any
 
 from trl_codefeedback.execution.feedback import Feedback
+from trl_codefeedback.execution.specs import PYTHON_KINDS
 
 EXAMPLES = "execute_examples.jsonl"
 MAX_REPORTED_ERRORS = 20
+KINDS_FOR_LANGUAGE = {"python": PYTHON_KINDS, "java": ("java_main",)}  # test kinds that can test each language
 
 
 class InputError(ValueError):
@@ -48,13 +50,26 @@ def _row_to_program(row: Any, where: str):
     tests = row["tests"]
     if tests is not None:
         try:
-            parse_test_spec(tests)
+            spec = parse_test_spec(tests)
         except TestSpecError as e:
             raise InputError(f"{where}: {e}") from None
+        kinds = KINDS_FOR_LANGUAGE[language]
+        if spec.kind not in kinds:
+            raise InputError(
+                f"{where}: tests of kind {spec.kind!r} cannot test a {language} program "
+                f"(kinds for {language}: {', '.join(kinds)})"
+            )
     truncated = row.get("truncated", False)
     if not isinstance(truncated, bool):
         raise InputError(f"{where}: 'truncated' must be true or false")
     return Program(code=code, tests=tests, language=language, truncated=truncated)
+
+
+def _json_error(e: json.JSONDecodeError, text: str) -> str:
+    """What is wrong and where, as a column of the line (``e.pos`` counts from the line's start)."""
+    if e.pos >= len(text.rstrip()):
+        return f"{e.msg} at column {e.pos + 1}: the line ends before the object does (truncated?)"
+    return f"{e.msg} at column {e.pos + 1}"
 
 
 def read_rows(path: Path) -> tuple[list[dict], list]:
@@ -65,11 +80,12 @@ def read_rows(path: Path) -> tuple[list[dict], list]:
             if not line.strip():
                 continue
             where = f"{path}:{lineno}"
+            text = line.rstrip("\r\n")
             try:
-                row = json.loads(line)
+                row = json.loads(text)
                 program = _row_to_program(row, where)
             except json.JSONDecodeError as e:
-                errors.append(f"{where}: not valid JSON ({e.msg} at column {e.colno})")
+                errors.append(f"{where}: not valid JSON ({_json_error(e, text)})")
                 continue
             except InputError as e:
                 errors.append(str(e))
