@@ -25,7 +25,6 @@ Example:
 from __future__ import annotations
 
 import ctypes
-import ctypes.util
 import math
 import os
 import resource
@@ -37,156 +36,97 @@ import tempfile
 import threading
 import time
 
-CLONE_NEWNS = 0x00020000
-CLONE_NEWPID = 0x20000000
-CLONE_NEWNET = 0x40000000
-CLONE_NEWUSER = 0x10000000
-MS_RDONLY = 1
-MS_NOSUID = 2
-MS_NODEV = 4
-MS_NOEXEC = 8
-MS_REMOUNT = 32
-MS_BIND = 4096
-MS_REC = 16384
-MS_PRIVATE = 1 << 18
-PR_SET_CHILD_SUBREAPER = 36
-PR_SET_PDEATHSIG = 1
+try:
+    from . import cgroups, fsview, oscalls, seccomp
+except ImportError:  # run as a script with the sandbox folder on sys.path
+    import cgroups
+    import fsview
+    import oscalls
+    import seccomp
 
-_libc = None
+CLONE_NEWPID = oscalls.CLONE_NEWPID
+PR_SET_CHILD_SUBREAPER = oscalls.PR_SET_CHILD_SUBREAPER
+PR_SET_PDEATHSIG = oscalls.PR_SET_PDEATHSIG
+NS_FLAGS = oscalls.CLONE_NEWNS | oscalls.CLONE_NEWNET | oscalls.CLONE_NEWIPC
 
-
-def _get_libc():
-    global _libc
-    if _libc is None:
-        _libc = ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6", use_errno=True)
-    return _libc
-
-
-def _check(ret: int, what: str) -> None:
-    if ret != 0:
-        err = ctypes.get_errno()
-        raise OSError(err, f"{what}: {os.strerror(err)}")
+_get_libc = oscalls.libc
+# What setup_isolation made for this process (fds, the view): not JSON, so kept out of the info dict.
+_STATE: dict = {"view": None, "cgroup": None}
+_PROGRAM_CGROUPS: dict[int, dict] = {}
 
 
 # ----------------------------------------------------------------------------- isolation
 
 
-def _mount(source, target, fstype, flags, data=None) -> None:
-    libc = _get_libc()
-    enc = lambda s: s.encode() if isinstance(s, str) else s  # noqa: E731
-    _check(libc.mount(enc(source), enc(target), enc(fstype), ctypes.c_ulong(flags), enc(data)), f"mount {target}")
+def _enter_user_namespace() -> None:
+    """Become root of a new user namespace (only our own uid is mapped, onto 0)."""
+    uid, gid = os.getuid(), os.getgid()
+    oscalls.unshare(oscalls.CLONE_NEWUSER)
+    with open("/proc/self/setgroups", "w") as f:
+        f.write("deny")
+    with open("/proc/self/uid_map", "w") as f:
+        f.write(f"0 {uid} 1")
+    with open("/proc/self/gid_map", "w") as f:
+        f.write(f"0 {gid} 1")
 
 
-def _mountpoints() -> list[str]:
-    points = []
-    with open("/proc/self/mountinfo") as f:
-        for line in f:
-            mp = line.split()[4]
-            points.append(mp.encode().decode("unicode_escape"))
-    return points
-
-
-def _remount_readonly(keep_writable: tuple[str, ...]) -> int:
-    """Remount every mount of this (private) namespace read-only except ``keep_writable`` trees."""
-    count = 0
-    for mp in _mountpoints():
-        if any(mp == k or mp.startswith(k.rstrip("/") + "/") for k in keep_writable):
-            continue
-        st = os.statvfs(mp) if os.path.exists(mp) else None
-        if st is None:
-            continue
-        flags = MS_REMOUNT | MS_BIND | MS_RDONLY
-        for bit, vf in ((MS_NOSUID, os.ST_NOSUID), (MS_NODEV, os.ST_NODEV), (MS_NOEXEC, os.ST_NOEXEC)):
-            if st.f_flag & vf:
-                flags |= bit
+def _enter_namespaces(info: dict) -> bool:
+    """Private network + mount + IPC namespaces: directly as root, else inside a user namespace."""
+    if os.geteuid() == 0:
         try:
-            _mount(None, mp, None, flags)
-            count += 1
-        except OSError:
-            pass  # e.g. a mount we may not touch; the uid drop still protects it
-    return count
-
-
-def _interpreter_paths() -> set[str]:
-    paths = {sys.prefix, sys.base_prefix, sys.exec_prefix, os.path.dirname(sys.executable)}
-    paths.update(p for p in sys.path if p and os.path.isdir(p))
-    return {os.path.realpath(p) for p in paths}
-
-
-def _expose_interpreter(sandbox_uid: int) -> list[str]:
-    """Let the sandbox uid read the interpreter even when it lives in a closed home (e.g. /root, mode 700).
-
-    For each closed ancestor A of an interpreter path, a small tmpfs is mounted over A and
-    only the needed sub-trees are bound back: the rest of A (tokens, caches) stays hidden.
-    """
-    blockers: dict[str, set[str]] = {}
-    for path in _interpreter_paths():
-        parts = path.strip("/").split("/")
-        for depth in range(1, len(parts)):
-            ancestor = "/" + "/".join(parts[:depth])
-            if not os.stat(ancestor).st_mode & 0o001:
-                blockers.setdefault(ancestor, set()).add(parts[depth])
-                break
-    exposed = []
-    for ancestor, children in sorted(blockers.items()):
-        stage = f"/tmp/.tcf-stage-{len(exposed)}"
-        os.mkdir(stage, 0o700)
-        _mount(ancestor, stage, None, MS_BIND | MS_REC)
-        _mount("tmpfs", ancestor, "tmpfs", MS_NOSUID | MS_NODEV, "size=1m,mode=755")
-        for child in sorted(children):
-            target = os.path.join(ancestor, child)
-            os.mkdir(target, 0o755)
-            _mount(os.path.join(stage, child), target, None, MS_BIND | MS_REC)
-            exposed.append(target)
-        _check(_get_libc().umount2(stage.encode(), 2), f"umount {stage}")  # MNT_DETACH
-        os.rmdir(stage)
-    return exposed
-
-
-def setup_isolation(sandbox_uid: int, tmp_size_mb: int) -> dict:
-    """Enter private network + mount namespaces; make the file system read-only but /tmp.
-
-    Returns a dict saying what holds, for the executor to report honestly.
-    """
-    info = {"network": False, "filesystem": False, "pid_namespace": False, "setuid": False, "mode": "none"}
-    libc = _get_libc()
-    is_root = os.geteuid() == 0
-    if not is_root:
-        # An unprivileged user namespace makes us root inside it (no other uid is mapped).
-        uid, gid = os.getuid(), os.getgid()
-        if libc.unshare(CLONE_NEWUSER) == 0:
-            try:
-                with open("/proc/self/setgroups", "w") as f:
-                    f.write("deny")
-                with open("/proc/self/uid_map", "w") as f:
-                    f.write(f"0 {uid} 1")
-                with open("/proc/self/gid_map", "w") as f:
-                    f.write(f"0 {gid} 1")
-                info["mode"] = "user_namespace"
-            except OSError:
-                return info
-        else:
-            return info
-    else:
-        info["mode"] = "root"
-    if libc.unshare(CLONE_NEWNET) == 0:
-        info["network"] = True
-    if libc.unshare(CLONE_NEWNS) == 0:
-        try:
-            _mount(None, "/", None, MS_REC | MS_PRIVATE)
-            _mount("tmpfs", "/tmp", "tmpfs", MS_NOSUID | MS_NODEV, f"size={tmp_size_mb}m,mode=1777")
-            if os.path.isdir("/dev/shm"):
-                _mount("tmpfs", "/dev/shm", "tmpfs", MS_NOSUID | MS_NODEV, "size=64m,mode=1777")
-            if is_root and sandbox_uid > 0:
-                info["exposed"] = _expose_interpreter(sandbox_uid)
-            _remount_readonly(keep_writable=("/tmp", "/dev", "/proc", "/sys"))
-            info["filesystem"] = True
+            oscalls.unshare(NS_FLAGS)
+            info["mode"] = "root"
+            return True
         except OSError as e:
-            info["filesystem_error"] = str(e)
-    # Probe the PID namespace once: a child that unshares and forks.
+            info["errors"].append(f"namespaces as root: {e} (no CAP_SYS_ADMIN?)")
+    try:
+        _enter_user_namespace()
+        info["mode"] = "user_namespace"
+        oscalls.unshare(NS_FLAGS)
+        return True
+    except OSError as e:
+        info["errors"].append(f"user namespace: {e} (user.max_user_namespaces=0 or blocked by seccomp/AppArmor?)")
+        return False
+
+
+def setup_isolation(sandbox_uid: int, tmp_size_mb: int, *, ro_paths=(), use_cgroups: bool = True) -> dict:
+    """Enter private namespaces and the minimal file-system view; find per-program cgroups.
+
+    ``ro_paths``: extra host paths programs need read-only (e.g. a JDK). Returns a JSON-ready
+    dict saying what holds, for the executor to enforce its policy and report honestly.
+    """
+    info = {"network": False, "filesystem": False, "pid_namespace": False, "setuid": False, "mode": "none",
+            "cgroup": None, "no_fork": False, "proc_hidden": False, "errors": []}
+    cg = cgroups.setup() if use_cgroups else {"error": "disabled"}  # before the view hides /sys
+    if _enter_namespaces(info):
+        info["network"] = True
+        try:
+            _STATE["view"] = fsview.build(ro_paths, tmp_size_mb)
+            info["filesystem"] = info["proc_hidden"] = True
+            info["exposed"] = _STATE["view"]["exposed"]
+        except OSError as e:
+            info["errors"].append(f"file-system view: {e}")
+    info["pid_namespace"] = _probe_pid_namespace()
+    info["setuid"] = info["mode"] == "root" and sandbox_uid > 0 and _can_setuid(sandbox_uid)
+    if "dirs" in cg:
+        _STATE["cgroup"] = cg
+        info["cgroup"] = f"v{cg['version']}"
+    else:
+        info["errors"].append(f"cgroup: {cg['error']}")
+        # Without a cgroup nothing bounds a process tree: programs may not create processes.
+        info["no_fork"] = seccomp.supported()
+    try:
+        oscalls.set_non_dumpable()  # programs of the same uid cannot read this process's memory
+    except OSError:
+        pass
+    return info
+
+
+def _probe_pid_namespace() -> bool:
+    """A child that unshares a PID namespace and forks its init."""
     pid = os.fork()
     if pid == 0:
-        ok = libc.unshare(CLONE_NEWPID) == 0
+        ok = _get_libc().unshare(CLONE_NEWPID) == 0
         if ok:
             p2 = os.fork()
             if p2 == 0:
@@ -195,9 +135,7 @@ def setup_isolation(sandbox_uid: int, tmp_size_mb: int) -> dict:
             ok = os.waitstatus_to_exitcode(st) == 0
         os._exit(0 if ok else 1)
     _, st = os.waitpid(pid, 0)
-    info["pid_namespace"] = os.waitstatus_to_exitcode(st) == 0
-    info["setuid"] = is_root and sandbox_uid > 0 and _can_setuid(sandbox_uid)
-    return info
+    return os.waitstatus_to_exitcode(st) == 0
 
 
 def _can_setuid(uid: int) -> bool:
@@ -213,7 +151,6 @@ def _can_setuid(uid: int) -> bool:
             os._exit(1)
     _, st = os.waitpid(pid, 0)
     return os.waitstatus_to_exitcode(st) == 0
-
 
 
 # ----------------------------------------------------------------------------- processes
@@ -356,26 +293,6 @@ def _count_user_processes() -> int:
     return n
 
 
-def _clean_tmp() -> None:
-    """Remove what the program left in /tmp (a private tmpfs in isolated mode)."""
-    try:
-        entries = os.listdir("/tmp")
-    except OSError:
-        return
-    for e in entries:
-        if os.environ.get("TCF_PRIVATE_TMP") == "1":
-            p = os.path.join("/tmp", e)
-            if os.path.isdir(p) and not os.path.islink(p):
-                shutil.rmtree(p, ignore_errors=True)
-            else:
-                try:
-                    os.unlink(p)
-                except OSError:
-                    pass
-
-
-
-
 # ----------------------------------------------------------------------------- one program
 
 
@@ -414,22 +331,34 @@ def spawn_sandboxed(body, limits: dict, uid: int, isolation: dict, fds: tuple[in
 
     ``fds`` are dup'ed onto 0, 1, 2, 3, ... in the child (all other fds are closed). ``uid`` is
     the sandbox uid (<= 0: none). Returns ``(pid, workdir)``; pass both to :func:`finish_program`.
+    With the file-system view the work dir lives in the program's own /tmp (gone with it).
     """
     global _job_counter
     _job_counter += 1
     workdir = f"/tmp/tcf-job-{os.getpid()}-{_job_counter}"
-    os.mkdir(workdir, 0o700)
-    if uid > 0:
-        os.chown(workdir, uid, uid)
+    view = _STATE["view"] if isolation.get("filesystem") else None
+    if view is None:
+        os.mkdir(workdir, 0o700)
+        if uid > 0:
+            os.chown(workdir, uid, uid)
+    cg = None
+    if _STATE["cgroup"] is not None:
+        cg = cgroups.create(_STATE["cgroup"], limits["memory_mb"], limits["max_processes"])
+    no_fork = cg is None and bool(isolation.get("no_fork"))
     # With a dedicated uid the uid-wide kill in finish_program reaches every process the program
     # started; a PID namespace (1-2 ms per program) is only needed without one.
     use_pidns = isolation.get("pid_namespace") and uid <= 0
     pid = fork_bare()
     if pid != 0:
+        if cg is not None:
+            cgroups.close_fds(cg)
+            _PROGRAM_CGROUPS[pid] = cg
         return pid, workdir
     status = 70
     try:
         os.setsid()
+        if cg is not None:
+            cgroups.join(cg)  # before anything can fork: the whole tree is in the cgroup
         if use_pidns and _get_libc().unshare(CLONE_NEWPID) == 0:
             inner = os.fork()
             if inner != 0:
@@ -437,7 +366,7 @@ def spawn_sandboxed(body, limits: dict, uid: int, isolation: dict, fds: tuple[in
                     os.close(fd)
                 _, st = os.waitpid(inner, 0)
                 os._exit(_relay_status(st))
-        _enter_program(limits, uid, workdir, fds)
+        _enter_program(limits, uid, workdir, fds, view, isolation.get("mode", "none"), no_fork)
         body()
         status = 0
     except BaseException:  # noqa: BLE001 - the body reports its own outcome; this only ends the process
@@ -446,33 +375,50 @@ def spawn_sandboxed(body, limits: dict, uid: int, isolation: dict, fds: tuple[in
         os._exit(status)
 
 
-def _enter_program(limits: dict, uid: int, workdir: str, fds: tuple[int, ...]) -> None:
-    """In the forked child: fds in place, limits, uid, private work dir, scrubbed environment."""
+def _enter_program(limits: dict, uid: int, workdir: str, fds: tuple[int, ...], view, mode: str, no_fork: bool) -> None:
+    """In the forked child: fds in place, limits, private view, no capabilities, uid, work dir, environment."""
     moved = [os.dup(fd) for fd in fds]  # above every target number first, then onto 0, 1, 2, ...
     for target, fd in enumerate(moved):
         os.dup2(fd, target)
     keep = len(moved)
     os.closerange(keep, 65536)
-    _apply_limits(limits, uid)
+    _apply_limits(limits, uid)  # counts processes in /proc: before the view hides it
+    if view is not None:
+        fsview.enter_program_view(view)
+        os.mkdir(workdir, 0o700)
+        if uid > 0:
+            os.chown(workdir, uid, uid)
+    if mode != "none":
+        oscalls.drop_bounding_set()
     if uid > 0:
         os.setgroups([])
         os.setgid(uid)
         os.setuid(uid)
+    if mode != "none":
+        oscalls.clear_capabilities()  # (namespace) root keeps none: it cannot remount the view
+    if no_fork:
+        seccomp.deny_process_creation()
     os.chdir(workdir)
     os.environ.pop("TCF_PRIVATE_TMP", None)
     os.environ["HOME"] = os.environ["TMPDIR"] = workdir
     tempfile.tempdir = workdir
 
 
-def finish_program(pid: int, uid: int, isolation: dict, workdir: str) -> None:
-    """Kill whatever the program left running, reap every zombie, remove its files."""
+def finish_program(pid: int, uid: int, isolation: dict, workdir: str) -> dict:
+    """Kill whatever the program left running, reap every zombie, remove its files and cgroup.
+
+    Returns facts about the run: ``{"oom": True}`` when the cgroup's OOM killer ended a process
+    (the program went over its aggregate memory limit).
+    """
+    cg = _PROGRAM_CGROUPS.pop(pid, None)
     _sweep(pid, uid, isolation)
-    try:
-        os.rmdir(workdir)
-    except OSError:
-        shutil.rmtree(workdir, ignore_errors=True)
-    if os.environ.get("TCF_PRIVATE_TMP") == "1":
-        _clean_tmp()
+    facts = cgroups.destroy(cg, _reap_all) if cg is not None else {"oom": False}
+    if not isolation.get("filesystem"):
+        try:
+            os.rmdir(workdir)
+        except OSError:
+            shutil.rmtree(workdir, ignore_errors=True)
+    return facts
 
 
 def _sweep(pid: int, uid: int, isolation: dict) -> None:

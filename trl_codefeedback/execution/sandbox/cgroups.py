@@ -1,0 +1,219 @@
+"""Aggregate memory and process limits per program, with a cgroup per program (v2, else v1).
+
+:func:`setup` (once, before ``pivot_root``; needs write access to the cgroup file system, i.e.
+root or a delegated v2 subtree) finds where a child cgroup with the ``memory`` and ``pids``
+controllers can be made and keeps a directory fd on it. Per program, :func:`create` makes
+``tcf-<pid>-<n>`` with ``memory.max`` / ``pids.max`` (v1: ``memory.limit_in_bytes`` and
+``memory.memsw.limit_in_bytes``, ``pids.max``) and returns fds the program's process writes its
+pid to (:func:`join`, in the child, before anything else); :func:`destroy` kills what is left in
+it, reads whether the OOM killer fired, and removes it. Cgroups left by a worker that was killed
+are removed by the next :func:`setup` (only empty ones whose owner pid is gone).
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import time
+
+
+def _own_paths() -> dict[str, str]:
+    out = {}
+    with open("/proc/self/cgroup") as f:
+        for line in f:
+            _, ctrls, path = line.rstrip("\n").split(":", 2)
+            for c in (ctrls.split(",") if ctrls else ["@v2"]):
+                out[c] = path
+    return out
+
+
+def _mounts() -> list[tuple[str, str, set]]:
+    out = []
+    with open("/proc/self/mountinfo") as f:
+        for line in f:
+            left, right = line.split(" - ", 1)
+            mp = left.split()[4]
+            fstype, _, opts = right.split()[:3]
+            out.append((mp, fstype, set(opts.split(","))))
+    return out
+
+
+def _read(dirfd: int, name: str) -> str:
+    fd = os.open(name, os.O_RDONLY, dir_fd=dirfd)
+    try:
+        return os.read(fd, 65536).decode()
+    finally:
+        os.close(fd)
+
+
+def _write(dirfd: int, name: str, value: str) -> None:
+    fd = os.open(name, os.O_WRONLY, dir_fd=dirfd)
+    try:
+        os.write(fd, value.encode())
+    finally:
+        os.close(fd)
+
+
+def _probe(parent: str) -> int:
+    """A dir fd on ``parent`` if a child cgroup can be made there (tried and removed)."""
+    fd = os.open(parent, os.O_RDONLY | os.O_DIRECTORY)
+    name = f"tcf-probe-{os.getpid()}"
+    try:
+        os.mkdir(name, dir_fd=fd)
+        os.rmdir(name, dir_fd=fd)
+    except OSError:
+        os.close(fd)
+        raise
+    _sweep_stale(fd)
+    return fd
+
+
+def _sweep_stale(dirfd: int) -> None:
+    for name in os.listdir(dirfd):
+        owner = name.split("-")[1] if name.startswith("tcf-") else ""
+        if owner.isdigit() and not os.path.exists(f"/proc/{owner}"):
+            try:
+                os.rmdir(name, dir_fd=dirfd)
+            except OSError:
+                pass
+
+
+def setup() -> dict:
+    """Find where per-program cgroups can be made. Returns ``{"version": 1|2, ...}`` or ``{"error": why}``."""
+    if os.geteuid() != 0 and not os.environ.get("TCF_CGROUP_DELEGATED"):
+        return {"error": "not root (cgroups need root or a delegated cgroup v2 subtree)"}
+    paths, mounts = _own_paths(), _mounts()
+    errors = []
+    v2 = [mp for mp, fs, _ in mounts if fs == "cgroup2"]
+    if v2 and "@v2" in paths:
+        parent = v2[0] + paths["@v2"]
+        try:
+            with open(os.path.join(parent, "cgroup.subtree_control")) as f:
+                ctrls = f.read().split()
+            if not {"memory", "pids"} <= set(ctrls):
+                raise OSError(95, f"memory/pids not enabled in {parent}/cgroup.subtree_control (controllers held by v1 or not delegated)")
+            return {"version": 2, "dirs": [_probe(parent)]}
+        except OSError as e:
+            errors.append(f"v2: {e}")
+    dirs = []
+    for ctrl in ("memory", "pids"):
+        mp = next((m for m, fs, opts in mounts if fs == "cgroup" and ctrl in opts), None)
+        if mp is None or ctrl not in paths:
+            errors.append(f"v1: no {ctrl} hierarchy")
+            break
+        try:
+            dirs.append(_probe(mp + paths[ctrl]))
+        except OSError as e:
+            errors.append(f"v1 {ctrl}: {e}")
+            break
+    if len(dirs) == 2:
+        return {"version": 1, "dirs": dirs}
+    for fd in dirs:
+        os.close(fd)
+    return {"error": "; ".join(errors) or "no cgroup file system"}
+
+
+_counter = 0
+
+
+def create(cg: dict, memory_mb: int, max_processes: int) -> dict:
+    """Make one program's cgroup with its limits; returns a handle for join/destroy."""
+    global _counter
+    _counter += 1
+    name = f"tcf-{os.getpid()}-{_counter}"
+    mem = str(int(memory_mb) << 20)
+    made, procs = [], []
+    try:
+        for fd in cg["dirs"]:
+            os.mkdir(name, 0o755, dir_fd=fd)
+            made.append(fd)
+            sub = os.open(name, os.O_RDONLY | os.O_DIRECTORY, dir_fd=fd)
+            files = set(os.listdir(sub))
+            if cg["version"] == 2:
+                _write(sub, "memory.max", mem)
+                if "memory.swap.max" in files:
+                    _write(sub, "memory.swap.max", "0")
+                _write(sub, "pids.max", str(max_processes))
+            elif "memory.limit_in_bytes" in files:
+                _write(sub, "memory.limit_in_bytes", mem)
+                if "memory.memsw.limit_in_bytes" in files:
+                    _write(sub, "memory.memsw.limit_in_bytes", mem)
+            else:
+                _write(sub, "pids.max", str(max_processes))
+            procs.append(os.open("cgroup.procs", os.O_WRONLY, dir_fd=sub))
+            os.close(sub)
+    except OSError:
+        for fd in procs:
+            os.close(fd)
+        for fd in made:
+            try:
+                os.rmdir(name, dir_fd=fd)
+            except OSError:
+                pass
+        raise
+    return {"name": name, "procs": procs, "version": cg["version"], "dirs": cg["dirs"]}
+
+
+def join(handle: dict) -> None:
+    """In the program's process, first thing after fork: move it (and so all it starts) in."""
+    for fd in handle["procs"]:
+        os.write(fd, b"0")
+        os.close(fd)
+
+
+def close_fds(handle: dict) -> None:
+    """In the parent, once the program's process has forked."""
+    for fd in handle["procs"]:
+        try:
+            os.close(fd)
+        except OSError:
+            pass
+    handle["procs"] = []
+
+
+def _oom_kills(sub: int, version: int) -> int:
+    try:
+        text = _read(sub, "memory.events" if version == 2 else "memory.oom_control")
+    except OSError:
+        return 0
+    for line in text.splitlines():
+        key, _, val = line.partition(" ")
+        if key == "oom_kill":
+            return int(val)
+    return 0
+
+
+def destroy(handle: dict, reap) -> dict:
+    """Kill everything left in the program's cgroup, reap (``reap()``), remove it. Returns ``{"oom": bool}``."""
+    close_fds(handle)
+    oom = False
+    for fd in handle["dirs"]:
+        try:
+            sub = os.open(handle["name"], os.O_RDONLY | os.O_DIRECTORY, dir_fd=fd)
+        except OSError:
+            continue
+        try:
+            oom = oom or _oom_kills(sub, handle["version"]) > 0
+            for _ in range(1000):
+                pids = [int(p) for p in _read(sub, "cgroup.procs").split()]
+                if not pids:
+                    break
+                for p in pids:
+                    try:
+                        os.kill(p, signal.SIGKILL)
+                    except OSError:
+                        pass
+                reap()
+                time.sleep(0.001)
+        finally:
+            os.close(sub)
+        for _ in range(200):
+            try:
+                os.rmdir(handle["name"], dir_fd=fd)
+                break
+            except FileNotFoundError:
+                break
+            except OSError:
+                reap()
+                time.sleep(0.002)
+    return {"oom": oom}
