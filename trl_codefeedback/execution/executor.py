@@ -27,7 +27,6 @@ import queue
 import subprocess
 import sys
 import threading
-import warnings
 from collections import OrderedDict
 from dataclasses import asdict
 from pathlib import Path
@@ -35,6 +34,7 @@ from typing import Iterable, Sequence
 
 from trl_codefeedback.execution.feedback import Feedback
 from trl_codefeedback.execution.program import LANGUAGES, Limits, Program, UnknownLanguageError
+from trl_codefeedback.execution.sandbox import policy
 from trl_codefeedback.execution.specs import TestSpecError, parse_test_spec, spec_to_dict
 from trl_codefeedback.execution.worker_process import LineWorkerProcess
 
@@ -45,7 +45,6 @@ WORKER_SCRIPT = Path(__file__).with_name("python_worker.py")
 # live workers on the host, so two executors (or two training processes) never share a sandbox uid.
 SANDBOX_UID_BASE = 200_000
 WORKER_START_TIMEOUT_S = 30.0
-_warned_isolation = False
 
 
 class _PythonWorker(LineWorkerProcess):
@@ -92,7 +91,8 @@ class Executor:
         workers: number of worker processes (default: the number of usable CPU cores).
         limits: default :class:`Limits` for programs.
         cache_size: results kept in the LRU cache (0 disables it).
-        isolate: set up network / file-system / PID isolation where the OS allows it.
+        isolate: set up network / file-system / PID isolation; raises SandboxUnavailableError where the
+            host cannot (docs/sandbox.md). ``"weak"``: run with what the host allows instead.
             ``False`` keeps only rlimits and process-group kills (faster start, for trusted code).
         pin_workers: pin worker ``i`` (and the programs it forks) to the ``i``-th usable core.
             A worker and its program then share one core's caches and TLB: no cross-core TLB
@@ -107,7 +107,7 @@ class Executor:
         workers: int | None = None,
         limits: Limits | None = None,
         cache_size: int = 100_000,
-        isolate: bool = True,
+        isolate: bool | str = True,
         pin_workers: bool = True,
     ):
         self.num_workers = max(1, workers or len(os.sched_getaffinity(0)))
@@ -150,19 +150,15 @@ class Executor:
         return dict(self._workers[0].isolation)
 
     def _warn_isolation(self) -> None:
-        global _warned_isolation
-        if not self.isolate or _warned_isolation:
+        """Fail closed: refuse (closing the pool) when a required guarantee is missing, unless
+        ``isolate="weak"`` or ``TCF_ISOLATION=weak`` (then warn). See sandbox/policy.py."""
+        if not self.isolate:
             return
-        iso = self._workers[0].isolation
-        missing = [k for k in ("network", "filesystem", "pid_namespace") if not iso.get(k)]
-        if missing:
-            _warned_isolation = True
-            warnings.warn(
-                f"trl_codefeedback sandbox: {', '.join(missing)} isolation is not available on this host "
-                f"(mode={iso.get('mode')}); programs keep time, memory, output and process limits. See docs/sandbox.md.",
-                RuntimeWarning,
-                stacklevel=3,
-            )
+        try:
+            policy.enforce(self._workers[0].isolation, self.isolate)
+        except policy.SandboxUnavailableError:
+            self.close()
+            raise
 
     def close(self) -> None:
         """Stop all workers (idempotent)."""

@@ -36,6 +36,9 @@ REASONS = {
 }
 
 
+_warned = False
+
+
 class SandboxUnavailableError(RuntimeError):
     """The host cannot give the sandbox's required guarantees and weak isolation was not asked for."""
 
@@ -78,6 +81,10 @@ def enforce(info: dict, isolate) -> None:
         oscalls.set_non_dumpable()
     except OSError:
         pass
+    global _warned
+    if _warned:
+        return
+    _warned = True
     warnings.warn(
         f"trl_codefeedback sandbox: running with weak isolation (mode={info.get('mode')}), missing: {', '.join(gaps)}. "
         "This process was made non-dumpable so programs cannot read its environment. See docs/sandbox.md.",
