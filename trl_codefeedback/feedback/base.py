@@ -100,6 +100,8 @@ class ExecutionReward(abc.ABC):
         truncated_column: column (or reward kwarg) of booleans flagging truncated completions.
         max_completion_length: the trainer's ``max_completion_length``; with ``completion_ids``
             (which TRL passes) a completion that reached it without an EOS token is truncated.
+            Default: read, with the EOS ids, from the TRL trainer that calls the reward (found
+            through its ``log_metric`` hook), so no :meth:`attach_trainer` call is needed.
         eos_token_ids: ids that end a generation (default: any last token counts as "not EOS").
         limits: resource limits per program (default: the executor's own).
         executor: an :class:`~trl_codefeedback.execution.Executor` (or any object with
@@ -111,6 +113,7 @@ class ExecutionReward(abc.ABC):
 
     default_name = "execution_reward"
     supported_languages: tuple[str, ...] = LANGUAGES
+    _warned_unknown_length = False  # set per instance on the first warning
 
     def __init__(
         self,
@@ -154,6 +157,9 @@ class ExecutionReward(abc.ABC):
 
     def attach_trainer(self, trainer: Any) -> ExecutionReward:
         """Read ``max_completion_length`` and the EOS ids from a TRL trainer (for truncation detection).
+
+        Not needed with TRL's GRPO-family trainers: the reward finds the trainer that calls it.
+        For other callers that pass ``completion_ids``, call it once after building the trainer.
 
         Example:
             >>> reward = UnitTestReward()                                   # doctest: +SKIP
@@ -254,12 +260,36 @@ class ExecutionReward(abc.ABC):
         if flags is not None:
             return [bool(f) for f in flags]
         ids = kwargs.get("completion_ids")
+        if ids is not None and not self.max_completion_length:
+            self._attach_calling_trainer(kwargs)
         if ids is not None and self.max_completion_length:
             eos = self.eos_token_ids
             return [
                 len(x) >= self.max_completion_length and (eos is None or len(x) == 0 or x[-1] not in eos) for x in ids
             ]
         return [False] * n
+
+    def _attach_calling_trainer(self, kwargs: dict[str, Any]) -> None:
+        """Find the trainer behind TRL's ``log_metric`` / ``log_extra`` hooks (its bound methods) and attach it.
+
+        TRL's GRPO-family trainers pass ``completion_ids`` but not the length limit; the hooks are
+        methods of the trainer, which holds ``args.max_completion_length`` and ``eos_token_ids``.
+        When no trainer can be found, warn once: a syntax error at a truncated last line would
+        be blamed on that line instead of the whole program.
+        """
+        for hook in ("log_metric", "log_extra"):
+            trainer = getattr(kwargs.get(hook), "__self__", None)
+            if getattr(getattr(trainer, "args", None), "max_completion_length", None):
+                self.attach_trainer(trainer)
+                return
+        if not self._warned_unknown_length:
+            self._warned_unknown_length = True
+            msg = (
+                f"{self.__name__}: completion_ids arrived but the generation length limit is unknown, so truncated "
+                f"completions are not detected; call reward.attach_trainer(trainer) or pass max_completion_length=..."
+            )
+            logger.warning(msg)
+            warnings.warn(msg, RuntimeWarning, stacklevel=4)
 
     def _empty_feedback(self, tests: Any) -> Feedback:
         total = 0

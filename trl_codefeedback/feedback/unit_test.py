@@ -12,7 +12,7 @@ Example:
     ... )                                                                # doctest: +SKIP
     [1.0]
     >>> trainer = GRPOTrainer(model, reward_funcs=[reward], train_dataset=ds, args=GRPOConfig(...))  # doctest: +SKIP
-    >>> reward.attach_trainer(trainer)  # truncation detection from completion_ids  # doctest: +SKIP
+    >>> # truncated completions are detected from TRL's completion_ids and the calling trainer's limit
 """
 
 from __future__ import annotations
