@@ -60,8 +60,10 @@ def _train(model, tmp_path, peft_config=None, conversational=False, **overrides)
 def _check(trainer, reward, before):
     assert trainer.state.global_step == 2
     logs = {k for entry in trainer.state.log_history for k in entry}
-    for key in ("codefeedback/pass_ratio", "codefeedback/penalized_token_frac", "codefeedback/status/compile_error"):
+    for key in ("unit_test_reward/pass_ratio", "codefeedback/penalized_token_frac", "unit_test_reward/compile_error"):
         assert key in logs, sorted(logs)
+    # one name per figure: the reward logs status fractions and the pass ratio, the trainer does not repeat them
+    assert not [k for k in logs if k.startswith("codefeedback/status/") or k == "codefeedback/pass_ratio"]
     assert reward.max_completion_length == 32  # attached by the trainer
     for adv, ids, mask in trainer.recorded:
         assert adv.shape == ids.shape == mask.shape
@@ -85,9 +87,20 @@ def test_full_finetune_with_gradient_checkpointing(tiny_model_path, tmp_path):
 
     table = pd.read_parquet(sorted((tmp_path / "completions").glob("*.parquet"))[-1])
     for col in ("unit_test_reward/status", "unit_test_reward/error_line", "unit_test_reward/error_type",
-                "codefeedback/penalized_tokens"):
+                "codefeedback/penalized_tokens", "codefeedback/sequence_advantage"):
         assert col in table.columns, list(table.columns)
     assert penalized >= 0
+    # the table's advantage is what the token-level loss used: the mean per-token advantage of each completion
+    adv, _, mask = trainer.recorded[-1]
+    token_mean = ((adv * mask).sum(dim=1) / mask.sum(dim=1).clamp(min=1)).tolist()
+    assert table["advantage"].tolist()[-len(token_mean):] == pytest.approx(token_mean, abs=1e-5)
+    sequence = table["codefeedback/sequence_advantage"].tolist()[-len(token_mean):]
+    rows_with_penalty = 0
+    for row_adv, row_mask, seq, shown in zip(adv, mask, sequence, table["advantage"].tolist()[-len(token_mean):]):
+        if (row_adv[row_mask.bool()] != seq).any():  # penalised tokens: the table does not show the bare group advantage
+            rows_with_penalty += 1
+            assert shown != pytest.approx(seq)
+    assert rows_with_penalty  # a random tiny model writes broken code: some completion is penalised
 
 
 def test_lora_conversational(tiny_model_path, tmp_path):

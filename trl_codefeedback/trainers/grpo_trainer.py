@@ -40,11 +40,12 @@ class CodeFeedbackGRPOTrainer(GRPOTrainer):
     (B, T) advantages. Everything is computed on the process's own slice of the batch (the reward
     objects only see local completions), so the rows line up with TRL's `process_slice`.
 
-    Logged per step (averaged over processes): `codefeedback/status/<status>` (fraction of
-    completions), `codefeedback/pass_ratio`, `codefeedback/penalized_token_frac`,
+    Logged per step (averaged over processes), next to the reward's own `<name>/<status>`,
+    `<name>/pass_ratio` and `<name>/truncated`: `codefeedback/penalized_token_frac`,
     `codefeedback/unexecuted_token_frac`, `codefeedback/unmapped`. The completions table
-    (`log_completions=True`) gets the reward's `<name>/status`, `<name>/error_type`,
-    `<name>/error_line` columns and `codefeedback/penalized_tokens`.
+    (`log_completions=True`) shows as `advantage` the mean per-token advantage the loss used,
+    and gets the reward's `<name>/status`, `<name>/error_type`, `<name>/error_line` columns,
+    `codefeedback/penalized_tokens` and `codefeedback/sequence_advantage` (TRL's group advantage).
 
     Example:
         ```python
@@ -156,36 +157,46 @@ class CodeFeedbackGRPOTrainer(GRPOTrainer):
                 stacklevel=2,
             )
         self._cf_last_plans = plans  # read by subclasses (the PPO trainer puts the penalty into its rewards)
-        output["advantages"] = per_token_advantages(output["advantages"], completion_mask, plans)
+        sequence_advantages = output["advantages"]
+        output["advantages"] = per_token_advantages(sequence_advantages, completion_mask, plans)
         self._log_fine_grained(mode, results if len(results) == n else [], plans, completion_mask, unmapped)
+        self._log_table_advantages(sequence_advantages, output["advantages"], completion_mask)
         return output
 
     # ---- logging -----------------------------------------------------------------------
 
     def _log_fine_grained(self, mode, results, plans, completion_mask, unmapped) -> None:
+        # Status fractions and pass ratio are the reward's own metrics (`<reward>/<status>`,
+        # `<reward>/pass_ratio`, averaged over processes by TRL); only the token-level figures are ours.
         device = self.accelerator.device
         n = completion_mask.size(0)
-        statuses = list(Status)
-        counts = [float(sum(r.feedback.status is s for r in results)) for s in statuses]
-        scored = [r for r in results if r.feedback.status is not Status.HARNESS_ERROR]
-        pass_sum = float(sum(r.feedback.pass_ratio for r in scored))
         tokens = float(completion_mask.sum().item())
         penalized = float(sum(len(p.penalized) for p in plans if p is not None))
         unexecuted = float(sum(len(p.unexecuted) for p in plans if p is not None))
-        local = torch.tensor(
-            [*counts, float(len(results)), pass_sum, float(len(scored)), penalized, unexecuted, tokens, float(unmapped), float(n)],
-            dtype=torch.float64,
-            device=device,
-        )
-        total = self.accelerator.gather(local.unsqueeze(0)).sum(dim=0).tolist()
-        k = len(statuses)
-        num_results, pass_total, num_scored, pen, unexe, tok, unm, num = total[k:]
+        local = torch.tensor([penalized, unexecuted, tokens, float(unmapped), float(n)], dtype=torch.float64, device=device)
+        pen, unexe, tok, unm, num = self.accelerator.gather(local.unsqueeze(0)).sum(dim=0).tolist()
         metrics = self._metrics[mode]
-        for s, c in zip(statuses, total[:k]):
-            metrics[f"{METRIC_PREFIX}/status/{s.value}"].append(c / num_results if num_results else 0.0)
-        metrics[f"{METRIC_PREFIX}/pass_ratio"].append(pass_total / num_scored if num_scored else 0.0)
         metrics[f"{METRIC_PREFIX}/penalized_token_frac"].append(pen / tok if tok else 0.0)
         metrics[f"{METRIC_PREFIX}/unexecuted_token_frac"].append(unexe / tok if tok else 0.0)
         metrics[f"{METRIC_PREFIX}/unmapped"].append(unm / num if num else 0.0)
         column = [len(p.penalized) if p is not None else 0 for p in plans]
         self._logs["extra"][f"{METRIC_PREFIX}/penalized_tokens"].extend(gather_object(column))
+
+    def _log_table_advantages(self, sequence_advantages, token_advantages, completion_mask) -> None:
+        """Completions table: `advantage` is the mean per-token advantage the loss used; the group one moves to a column.
+
+        TRL logs its sequence (group) advantage there, which reads 0.00 next to penalised tokens
+        when a whole group scored alike. With alpha scaling the mean is `A_seq + penalty` on a
+        penalised completion.
+        """
+        mask = completion_mask.to(token_advantages.dtype)
+        mean = (token_advantages * mask).sum(dim=1) / mask.sum(dim=1).clamp(min=1.0)
+        gathered = self.accelerator.gather(mean.float().contiguous()).tolist()
+        logged = self._logs["advantages"]
+        for _ in range(min(len(gathered), len(logged))):
+            logged.pop()
+        logged.extend(gathered)
+        sequence = sequence_advantages if sequence_advantages.dim() == 1 else sequence_advantages[:, 0]
+        self._logs["extra"][f"{METRIC_PREFIX}/sequence_advantage"].extend(
+            self.accelerator.gather(sequence.float().contiguous()).tolist()
+        )

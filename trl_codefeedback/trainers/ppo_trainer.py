@@ -453,6 +453,9 @@ class CodeFeedbackPPOTrainer(CodeFeedbackGRPOTrainer):
         """Whether rewards carry a KL term (a coefficient, or a target for the adaptive controller): only then is the reference run."""
         return self.kl_ctl.value != 0.0 or self.args.kl_target is not None
 
+    def _log_table_advantages(self, sequence_advantages, token_advantages, completion_mask) -> None:
+        """Nothing here: the group advantages are not PPO's; :meth:`_log_ppo_advantages` fills the table."""
+
     def _log_ppo_advantages(self, first_token_advantages: torch.Tensor) -> None:
         """Show the PPO advantage (at each completion's first token) in the completions table.
 
