@@ -61,6 +61,9 @@ _PROGRAM_CGROUPS: dict[int, dict] = {}
 def _enter_user_namespace() -> None:
     """Become root of a new user namespace (only our own uid is mapped, onto 0)."""
     uid, gid = os.getuid(), os.getgid()
+    # A non-dumpable process cannot write its own uid_map (its /proc files belong to root); no
+    # program runs yet, and setup_isolation makes the process non-dumpable again at its end.
+    oscalls.prctl(oscalls.PR_SET_DUMPABLE, 1)
     oscalls.unshare(oscalls.CLONE_NEWUSER)
     with open("/proc/self/setgroups", "w") as f:
         f.write("deny")
@@ -219,6 +222,17 @@ def fork_bare() -> int:
     return pid
 
 
+def _wait_for(pid: int) -> int:
+    """Reap children (init reaps orphans too) until ``pid`` ends; its status as an exit code."""
+    while True:
+        try:
+            done, st = os.waitpid(-1, 0)
+        except ChildProcessError:
+            return 70
+        if done == pid:
+            return _relay_status(st)
+
+
 def _relay_status(st: int) -> int:
     if os.WIFSIGNALED(st):
         return 128 + os.WTERMSIG(st)
@@ -360,12 +374,15 @@ def spawn_sandboxed(body, limits: dict, uid: int, isolation: dict, fds: tuple[in
         if cg is not None:
             cgroups.join(cg)  # before anything can fork: the whole tree is in the cgroup
         if use_pidns and _get_libc().unshare(CLONE_NEWPID) == 0:
-            inner = os.fork()
-            if inner != 0:
-                for fd in fds:
-                    os.close(fd)
-                _, st = os.waitpid(inner, 0)
-                os._exit(_relay_status(st))
+            # Two waiters: this process (outside) and the namespace's init. The program is not
+            # init itself: init ignores the kernel's SIGXFSZ / SIGXCPU, and when init exits the
+            # kernel kills everything the program started.
+            for _ in range(2):
+                inner = os.fork()
+                if inner != 0:
+                    for fd in set(fds):  # the same fd may be passed twice (e.g. /dev/null)
+                        os.close(fd)
+                    os._exit(_wait_for(inner))
         _enter_program(limits, uid, workdir, fds, view, isolation.get("mode", "none"), no_fork)
         body()
         status = 0

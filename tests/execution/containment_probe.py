@@ -1,0 +1,274 @@
+"""Drive the real Executor under one deployment mode and report what attacker programs could do.
+
+Run as a script (``python containment_probe.py SPEC_JSON``) inside the mode (another uid, fewer
+capabilities, no user namespaces, a venv under /tmp); it prints one JSON report. The test files
+(test_containment_*.py) build each mode with :func:`run_mode`, which caches one report per mode.
+"""
+
+from __future__ import annotations
+
+import atexit
+import json
+import os
+import pwd
+import shutil
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+REPO = os.path.dirname(os.path.dirname(HERE))
+SYSTEM_PYTHON = "/usr/bin/python3"
+USER = "tcf-sandbox-ci"
+SECRET = "tcf-secret-7f3a9c"
+MODES = ("root", "venv_tmp", "user_ns", "root_no_sys_admin", "user_no_userns")
+
+# ----------------------------------------------------------------------------- probes (run in the mode)
+
+RAISE = "    raise RuntimeError('RESULT:' + json.dumps(found))\n"
+PROBES = {
+    "stdlib": "import pprint, pathlib, socket, sqlite3, asyncio, ctypes, email, xml.dom.minidom, unittest, multiprocessing, tempfile\n"
+              "def f():\n    tempfile.TemporaryFile().write(b'x')\n    return 1\n",
+    "host_write": "import json, os\ndef f():\n    found = []\n"
+                  "    for p in {targets!r}:\n"
+                  "        for act in ('write', 'remove'):\n"
+                  "            try:\n"
+                  "                open(p, 'a').write('owned') if act == 'write' else os.remove(p)\n"
+                  "                found.append(act + ' ' + p)\n"
+                  "            except OSError:\n"
+                  "                pass\n" + RAISE,
+    "read_host": "import json, os\ndef f():\n    found = []\n"
+                 "    for p in {readables!r}:\n"
+                 "        try:\n            open(p, 'rb').read(1); found.append(p)\n        except OSError:\n            pass\n" + RAISE,
+    "secrets": "import json, os\ndef f():\n    found = []\n"
+               "    for pid in os.listdir('/proc') if os.path.isdir('/proc') else []:\n"
+               "        try:\n            data = open('/proc/' + pid + '/environ', 'rb').read()\n        except OSError:\n            continue\n"
+               f"        if b'{SECRET}' in data:\n            found.append('environ ' + pid)\n"
+               "    for pid in {pids!r}:\n"
+               "        try:\n            os.kill(pid, 0); found.append('signal ' + str(pid))\n        except OSError:\n            pass\n" + RAISE,
+    "loopback": "import json, socket\ndef f():\n    found = []\n"
+                "    try:\n        socket.create_connection(('127.0.0.1', {port}), timeout=2).close(); found.append('connected')\n"
+                "    except OSError as e:\n        pass\n" + RAISE,
+    "daemon": "import os, time\ndef f():\n"
+              "    try:\n        pid = os.fork()\n    except OSError:\n        return 1\n"
+              "    if pid == 0:\n        os.setsid()\n        if os.fork() == 0:\n            os.execv('/bin/sleep', ['sleep', '{marker}'])\n        os._exit(0)\n"
+              "    os.waitpid(pid, 0)\n    time.sleep(0.2)\n    return 1\n",
+    "carry_write": "import os\ndef f():\n"
+                   "    for d in ('/tmp', '/var/tmp', '/dev/shm'):\n"
+                   "        try:\n            open(d + '/tcf-carry-{marker}', 'w').write('x')\n        except OSError:\n            pass\n"
+                   "    return 1\n",
+    "carry_read": "import json, os\ndef f():\n    found = [d for d in ('/tmp', '/var/tmp', '/dev/shm') if os.path.exists(d + '/tcf-carry-{marker}')]\n" + RAISE,
+    "memory": "import os, time\ndef f():\n    kids, ok = [], 0\n"
+              "    for _ in range(3):\n"
+              "        try:\n            pid = os.fork()\n        except OSError:\n            break\n"
+              "        if pid == 0:\n            b = bytearray(200 << 20)\n            for i in range(0, len(b), 4096):\n                b[i] = 1\n            time.sleep(1.5)\n            os._exit(0)\n"
+              "        kids.append(pid)\n"
+              "    for pid in kids:\n        _, st = os.waitpid(pid, 0)\n        ok += st == 0\n"
+              "    return 1 if ok == 3 else 0\n",
+    "file_size": "def f():\n    with open('big.bin', 'wb') as fh:\n        for _ in range(40):\n            fh.write(b'x' * (1 << 20))\n    return 1\n",
+}
+
+
+def _program_report(fb) -> dict:
+    msg = fb.error_message or ""
+    found = json.loads(msg.split("RESULT:", 1)[1]) if "RESULT:" in msg else None
+    return {"status": fb.status.value, "error_type": fb.error_type, "message": msg[:300], "found": found}
+
+
+def probe(spec: dict) -> dict:
+    """In the mode: start an Executor, run every probe, report."""
+    from trl_codefeedback.execution import Executor, Limits, Program
+    from trl_codefeedback.execution.sandbox.policy import SandboxUnavailableError
+
+    os.environ["TCF_SECRET_PROBE"] = SECRET  # the trainer's secret: no program may read it
+    server = socket.socket()
+    server.bind(("127.0.0.1", 0))
+    server.listen(8)
+    server.setblocking(False)
+    fmt = dict(spec, port=server.getsockname()[1], pids=[os.getpid(), os.getppid()])
+    tests = {"kind": "asserts", "asserts": ["assert f() == 1"]}
+    report = {"uid": os.geteuid(), "python": sys.executable, "refused": None, "programs": {}}
+    try:
+        ex = Executor(workers=1, isolate=spec.get("isolate", True), cache_size=0)
+        report["isolation"] = ex.isolation
+    except SandboxUnavailableError as e:
+        report["refused"] = str(e)
+        return report
+    try:
+        t0 = time.monotonic()
+        for name, code in PROBES.items():
+            limits = Limits(memory_mb=400, program_timeout_s=6) if name == "memory" else None
+            [fb] = ex.run([Program(code.format(**fmt), tests)], limits=limits)
+            report["programs"][name] = _program_report(fb)
+            if name == "daemon":
+                report["running_after_program"] = marker_processes(spec["marker"])
+        report["seconds"] = round(time.monotonic() - t0, 2)
+    finally:
+        ex.close()
+    try:
+        server.accept()
+        report["loopback_accepted"] = True
+    except BlockingIOError:
+        report["loopback_accepted"] = False
+    return report
+
+
+def marker_processes(marker: str) -> list[str]:
+    found = []
+    for pid in os.listdir("/proc"):
+        if not pid.isdigit() or int(pid) == os.getpid():
+            continue
+        try:
+            with open(f"/proc/{pid}/cmdline", "rb") as f:
+                if marker.encode() in f.read():
+                    found.append(pid)
+        except OSError:
+            pass
+    return found
+
+
+# ----------------------------------------------------------------------------- modes (run by pytest as root)
+
+
+def ensure_user() -> pwd.struct_passwd:
+    try:
+        return pwd.getpwnam(USER)
+    except KeyError:
+        subprocess.run(["useradd", "--system", "--no-create-home", "--shell", "/usr/sbin/nologin", USER], check=True)
+        atexit.register(subprocess.run, ["userdel", USER], check=False)  # leave the machine as found
+        return pwd.getpwnam(USER)
+
+
+def _venv() -> str:
+    path = "/tmp/tcf-ci-venv"
+    if not os.path.exists(path + "/bin/python"):
+        subprocess.run([sys.executable, "-m", "venv", "--system-site-packages", "--without-pip", path], check=True)
+    return path + "/bin/python"
+
+
+DENY_USERNS = (
+    "import os, sys; sys.path.insert(0, {here!r}); import containment_probe as c; c.deny_user_namespaces(); os.execvp(sys.argv[1], sys.argv[1:])"
+)
+
+
+def deny_user_namespaces() -> None:
+    """seccomp: unshare/clone with CLONE_NEWUSER fail (as on hosts that block user namespaces); clone3 -> ENOSYS."""
+    import ctypes
+
+    sys.path.insert(0, os.path.join(REPO, "trl_codefeedback", "execution", "sandbox"))
+    import seccomp as sc
+
+    audit, nrs = sc.ARCH[os.uname().machine]
+    unshare_nr = {"x86_64": 272, "aarch64": 97}[os.uname().machine]
+    eperm, enosys = sc.ERRNO | 1, sc.ERRNO | 38
+    prog = [(sc.LD_W_ABS, 0, 0, 4), (sc.JEQ, 1, 0, audit), (sc.RET, 0, 0, eperm), (sc.LD_W_ABS, 0, 0, 0),
+            (sc.JEQ, 0, 1, nrs["clone3"]), (sc.RET, 0, 0, enosys),
+            (sc.JEQ, 1, 0, unshare_nr), (sc.JEQ, 0, 3, nrs["clone"]),
+            (sc.LD_W_ABS, 0, 0, 16), (sc.JSET, 0, 1, 0x10000000), (sc.RET, 0, 0, eperm),
+            (sc.RET, 0, 0, sc.ALLOW)]
+    arr = (sc._Filter * len(prog))(*[sc._Filter(*p) for p in prog])
+    fprog = sc._Prog(len(prog), arr)
+    sc.osc.set_no_new_privs()
+    sc.osc.check(sc.osc.libc().prctl(sc.PR_SET_SECCOMP, ctypes.c_ulong(2), ctypes.byref(fprog), ctypes.c_ulong(0), ctypes.c_ulong(0)), "seccomp")
+
+
+def mode_command(mode: str) -> tuple[list[str], dict]:
+    """The command prefix that runs a Python script in ``mode``, and its environment."""
+    env = {"PATH": "/usr/local/bin:/usr/bin:/bin", "LANG": "C.UTF-8", "PYTHONPATH": REPO, "PYTHONDONTWRITEBYTECODE": "1"}
+    if mode == "root":
+        return [sys.executable], env
+    if mode == "venv_tmp":
+        return [_venv()], env
+    if mode == "root_no_sys_admin":
+        return ["setpriv", "--bounding-set", "-sys_admin", "--inh-caps", "-sys_admin", sys.executable], env
+    user = ensure_user()
+    as_user = ["setpriv", f"--reuid={user.pw_uid}", f"--regid={user.pw_gid}", "--clear-groups", SYSTEM_PYTHON]
+    if mode == "user_ns":
+        return as_user, env
+    if mode == "user_no_userns":
+        return [SYSTEM_PYTHON, "-c", DENY_USERNS.format(here=HERE), *as_user], env
+    raise ValueError(mode)
+
+
+def host_setup(base: str) -> dict:
+    """Victim files a program must not change, and host files it must not read."""
+    user = ensure_user()
+    os.chmod(base, 0o777)
+    victims = []
+    for name, owner in (("world-writable.txt", 0), ("owned-by-runner.txt", user.pw_uid)):
+        p = os.path.join(base, name)
+        with open(p, "w") as f:
+            f.write("original")
+        os.chown(p, owner, owner)
+        os.chmod(p, 0o666 if owner == 0 else 0o644)
+        victims.append(p)
+    data = next((os.path.join(r, f) for r, _, fs in os.walk("/work/shared/data") for f in fs), None)
+    readables = [p for p in (data, os.path.join(REPO, "README.md"), victims[0]) if p]
+    return {"targets": [*victims, "/usr/tcf-probe", "/etc/tcf-probe"], "readables": readables, "victims": victims}
+
+
+def _needs_root():
+    import pytest
+
+    if os.geteuid() != 0 or not shutil.which("setpriv"):
+        pytest.skip("the containment modes are built as root with setpriv (CI runs as root)")
+
+
+try:
+    import pytest as _pytest
+
+    needs_root = _pytest.fixture(_needs_root)
+except ImportError:  # run as a script inside a mode
+    needs_root = None
+
+_CACHE: dict[tuple, dict] = {}
+
+
+def _read_text(path: str) -> str | None:
+    try:
+        with open(path) as f:
+            return f.read()
+    except OSError:
+        return None
+
+
+def run_mode(mode: str, isolate=True, timeout: float = 120) -> dict:
+    """Run every probe in ``mode`` once (cached), check the host around it; returns the report."""
+    if os.environ.get("TCF_CONTAINMENT_REPO"):  # a checkout to test instead of this one
+        global REPO
+        REPO = os.environ["TCF_CONTAINMENT_REPO"]
+    key = (mode, isolate)
+    if key in _CACHE:
+        return _CACHE[key]
+    base = tempfile.mkdtemp(prefix="tcf-containment-", dir="/tmp")
+    marker = f"31{os.getpid()}{len(_CACHE)}"
+    try:
+        spec = dict(host_setup(base), marker=marker, isolate=isolate)
+        before = {d: set(os.listdir(d)) for d in ("/tmp", "/var/tmp", "/dev/shm")}
+        prefix, env = mode_command(mode)
+        proc = subprocess.run([*prefix, os.path.join(HERE, "containment_probe.py"), json.dumps(spec)],
+                              check=False, capture_output=True, text=True, timeout=timeout, env=env, cwd="/")
+        if proc.returncode != 0:
+            raise RuntimeError(f"probe failed in mode {mode} ({proc.returncode}): {proc.stderr[-3000:]}")
+        report = json.loads(proc.stdout.strip().splitlines()[-1])
+        time.sleep(0.2)
+        report["running_after_close"] = marker_processes(marker)
+        report["victims_intact"] = all(_read_text(v) == "original" for v in spec["victims"])
+        report["host_files_created"] = sorted(
+            f"{d}/{n}" for d in before for n in set(os.listdir(d)) - before[d] if "tcf-carry" in n or n.startswith("tcf-job")
+        ) + [p for p in ("/usr/tcf-probe", "/etc/tcf-probe") if os.path.exists(p)]
+        report["stderr"] = proc.stderr[-2000:]
+    finally:
+        shutil.rmtree(base, ignore_errors=True)
+        for d in ("/tmp", "/var/tmp", "/dev/shm"):
+            for n in os.listdir(d):
+                if n.startswith("tcf-carry-" + marker):
+                    os.remove(os.path.join(d, n))
+    _CACHE[key] = report
+    return report
+
+
+if __name__ == "__main__":
+    print(json.dumps(probe(json.loads(sys.argv[1]))))

@@ -1,0 +1,29 @@
+"""Containment policy: without namespaces the executor refuses with a clear message; 'weak' is an explicit opt-in."""
+
+import pytest
+from containment_probe import needs_root, run_mode  # noqa: F401 (fixture)
+
+pytestmark = pytest.mark.usefixtures("needs_root")
+
+
+def test_refuses_without_user_namespaces_and_says_how_to_fix():
+    r = run_mode("user_no_userns")
+    msg = r["refused"]
+    assert msg and "refusing to run" in msg
+    for hint in ("network namespace", "mount namespace", "user namespaces", "CAP_SYS_ADMIN", "bubblewrap", "isolate='weak'", "TCF_ISOLATION=weak"):
+        assert hint in msg, hint
+    assert r["programs"] == {}
+
+
+def test_weak_opt_in_runs_and_closes_what_it_can():
+    r = run_mode("user_no_userns", isolate="weak")
+    assert r["refused"] is None and r["isolation"]["mode"] == "none"
+    progs = r["programs"]
+    assert progs["stdlib"]["status"] == "passed"
+    # The trainer is non-dumpable: its environment stays unreadable to programs of the same uid.
+    assert [f for f in progs["secrets"]["found"] if f.startswith("environ")] == []
+    # No cgroup for a non-root user: programs may not create processes, so nothing outlives them
+    # and memory is bounded by the one process's limit.
+    assert r["isolation"]["no_fork"]
+    assert progs["memory"]["status"] != "passed"
+    assert r["running_after_program"] == [] and r["running_after_close"] == []

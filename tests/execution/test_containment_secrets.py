@@ -1,0 +1,21 @@
+"""Containment, secrets and network: no program reads the trainer's environment, signals it, or reaches loopback."""
+
+import pytest
+from containment_probe import MODES, needs_root, run_mode  # noqa: F401 (fixture)
+
+pytestmark = pytest.mark.usefixtures("needs_root")
+
+
+@pytest.mark.parametrize("mode", MODES)
+def test_parent_environment_and_processes_unreachable(mode):
+    r = run_mode(mode)
+    if not r["refused"]:
+        assert r["programs"]["secrets"]["found"] == []  # /proc/<pid>/environ of every process; kill(trainer, 0)
+
+
+@pytest.mark.parametrize("mode", MODES)
+def test_no_loopback_connection(mode):
+    r = run_mode(mode)
+    if not r["refused"]:
+        assert r["programs"]["loopback"]["found"] == []
+        assert r["loopback_accepted"] is False
