@@ -7,6 +7,8 @@ import sys
 from trl_codefeedback.execution import Executor, Program, Status
 from trl_codefeedback.execution.executor import WORKER_SCRIPT
 
+SANDBOX = WORKER_SCRIPT.parent
+
 
 def _random_draw(executor, tag: int) -> str:
     # The failing assert's message carries the value the child drew.
@@ -22,19 +24,16 @@ def test_each_child_gets_a_fresh_random_seed(executor):
     assert len(draws) == 6
 
 
-def test_warm_up_runs_the_harness_and_restores_the_zygote():
+def test_warm_up_runs_both_sides_and_leaves_the_zygote_serving():
     script = f"""
-import importlib.util, signal, sys
-spec = importlib.util.spec_from_file_location("pw", {str(WORKER_SCRIPT)!r})
-pw = importlib.util.module_from_spec(spec); spec.loader.exec_module(pw)
-handler = lambda *a: None
-signal.signal(signal.SIGALRM, handler)
-streams = sys.stdin, sys.stdout, sys.stderr
-statuses = pw._warm_up_harness(rounds=2)
-assert (sys.stdin, sys.stdout, sys.stderr) == streams, "streams not restored"
-assert signal.getsignal(signal.SIGALRM) is handler, "SIGALRM handler not restored"
-assert signal.getitimer(signal.ITIMER_REAL) == (0.0, 0.0)
-print(",".join(statuses))
+import sys
+sys.path.insert(0, {str(SANDBOX)!r})
+import worker_main, zygote
+from oracle import Oracle
+sock, pid, info = zygote.start_zygote(-1, False, 64)
+oracle = Oracle(sock)
+print(",".join(worker_main.warm_up(oracle, rounds=2)))
+zygote.stop_zygote(sock, pid)
 """
     out = subprocess.run([sys.executable, "-I", "-c", script], capture_output=True, text=True, timeout=60)
     assert out.returncode == 0, out.stderr
@@ -44,8 +43,9 @@ print(",".join(statuses))
 def test_bare_fork_falls_back_to_os_fork_with_threads():
     script = f"""
 import importlib.util, os, threading, time
-spec = importlib.util.spec_from_file_location("pw", {str(WORKER_SCRIPT)!r})
-pw = importlib.util.module_from_spec(spec); spec.loader.exec_module(pw)
+import sys
+sys.path.insert(0, {str(SANDBOX)!r})
+import isolation as pw
 calls = []
 real = os.fork
 os.fork = lambda: calls.append(1) or real()

@@ -40,7 +40,7 @@ from trl_codefeedback.execution.worker_process import LineWorkerProcess
 
 logger = logging.getLogger(__name__)
 
-WORKER_SCRIPT = Path(__file__).with_name("python_worker.py")
+WORKER_SCRIPT = Path(__file__).parent / "sandbox" / "worker_main.py"
 # When started as root, a worker runs programs as uid SANDBOX_UID_BASE + its own pid: unique among
 # live workers on the host, so two executors (or two training processes) never share a sandbox uid.
 SANDBOX_UID_BASE = 200_000
@@ -48,7 +48,7 @@ WORKER_START_TIMEOUT_S = 30.0
 
 
 class _PythonWorker(LineWorkerProcess):
-    """Handle on one worker process (see python_worker.py)."""
+    """Handle on one worker process (see sandbox/worker_main.py)."""
 
     label = "python"
 
@@ -79,9 +79,17 @@ class _PythonWorker(LineWorkerProcess):
         self.isolation = info.get("isolation", {})
 
     def run(self, job: dict) -> dict:
-        """Send one job, wait for its result; raises RuntimeError when the worker dies or hangs."""
+        """Send one job, wait for its result; raises RuntimeError when the worker dies or hangs.
+
+        A result marked ``recycle`` (the worker's sandbox zygote is gone) is returned, and the
+        worker is replaced before its next job.
+        """
         # The worker enforces the program deadline itself; the extra 30 s is the backstop for a stuck worker.
-        return self._exchange((json.dumps(job) + "\n").encode(), job["limits"]["program_timeout_s"] + 30.0)
+        result = self._exchange((json.dumps(job) + "\n").encode(), job["limits"]["program_timeout_s"] + 30.0)
+        if result.pop("recycle", False):
+            self.kill()
+            self.start()
+        return result
 
 
 class Executor:

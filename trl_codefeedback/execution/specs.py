@@ -50,7 +50,7 @@ class CheckSpec:
     @property
     def num_tests(self) -> int:
         """Number of assert-holding statements in ``check`` (what the Python runner splits into tests)."""
-        from trl_codefeedback.execution.check_split import count_check_units
+        from trl_codefeedback.execution.sandbox.testplan import count_check_units
 
         return count_check_units(self.test)
 

@@ -1,0 +1,260 @@
+"""The trusted side's handle on one program process: spawn, ask, time, count, kill.
+
+:class:`ProgramSession` asks the zygote for a sandboxed process, sends it the code, and then
+exchanges requests and answers with it (see :mod:`candidate`). Every wait has a deadline
+enforced here, outside the program: at the deadline the process tree is killed, so a program
+that catches a timer cannot carry on. Everything the program prints is drained and counted
+here (the output cap); for ``stdio`` tests it is kept for the comparison. What ends a program
+early (timeout, output cap, death, a garbled channel) is sticky: :attr:`ProgramSession.ended`
+holds the outcome, and every later request fails at once with :class:`ProgramEnded`.
+
+Example (inside the worker)::
+
+    with ProgramSession(zygote_sock, limits, code, mode="calls") as s:
+        if s.start() is None:           # compiled
+            s.request({"op": "module"}, deadline)
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import select
+import signal
+import socket
+import time
+
+try:
+    from . import zygote
+except ImportError:
+    import zygote
+
+MAX_ANSWER_BYTES = 64 << 20  # a program's answer larger than this is a resource limit
+EXIT_GRACE_S = 0.5  # time a program gets to exit by itself after its last answer (stdio)
+
+
+class ProgramEnded(BaseException):
+    """The program process is gone or was stopped; :attr:`outcome` says how (a test outcome dict).
+
+    A BaseException, so ``except Exception`` in dataset test code does not hide it.
+    """
+
+    def __init__(self, outcome: dict):
+        super().__init__(outcome.get("msg"))
+        self.outcome = outcome
+
+
+class ZygoteLost(Exception):
+    """The zygote went away (its socket closed): the worker must be replaced after this program."""
+
+
+def _exit_outcome(wait_status: int | None) -> dict:
+    """Outcome of a program that ended before its tests were done, from its wait status."""
+    if wait_status is None:
+        return {"o": "error", "type": "Crash", "msg": "program process ended", "line": None}
+    if os.WIFSIGNALED(wait_status):
+        sig = os.WTERMSIG(wait_status)
+        if sig == signal.SIGXCPU:
+            return {"o": "timeout", "type": "Timeout", "msg": "CPU time limit exceeded", "line": None}
+        if sig == signal.SIGXFSZ:
+            return {"o": "resource", "type": "FileSizeLimitExceeded", "msg": "file size limit exceeded", "line": None}
+        name = signal.Signals(sig).name if sig in signal.Signals._value2member_map_ else str(sig)
+        return {"o": "error", "type": "Crash", "msg": f"program was killed by signal {name}", "line": None}
+    code = os.WEXITSTATUS(wait_status)
+    return {"o": "error", "type": "EarlyExit", "msg": f"program exited with status {code} before its tests finished", "line": None}
+
+
+class ProgramSession:
+    """One program process, from spawn to reaped (a context manager)."""
+
+    def __init__(self, zygote_sock: socket.socket, limits: dict, code: str, mode: str = "calls",
+                 coverage: bool = False, stdin_data: bytes = b"", keep_output: bool = False):
+        self.zsock = zygote_sock
+        self.limits = limits
+        self.code, self.mode, self.coverage = code, mode, coverage
+        self.keep_output = keep_output
+        self.output = bytearray()
+        self.output_count = 0
+        self.ended: dict | None = None
+        self.exit_status: int | None = None
+        self.zygote_lost = False
+        self.kill_sent = False
+        self._buf = b""
+        self._spawn(stdin_data)
+
+    # ------------------------------------------------------------------ set-up and tear-down
+
+    def _spawn(self, stdin_data: bytes) -> None:
+        stdin_fd = os.memfd_create("tcf-stdin", 0)
+        view = memoryview(stdin_data)
+        while view:
+            view = view[os.write(stdin_fd, view):]
+        os.lseek(stdin_fd, 0, os.SEEK_SET)
+        out_r, out_w = os.pipe()
+        mine, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_STREAM)
+        try:
+            socket.send_fds(self.zsock, [json.dumps({"op": "spawn", "limits": self.limits}).encode()],
+                            [stdin_fd, out_w, out_w, theirs.fileno()])
+        finally:
+            os.close(stdin_fd)
+            os.close(out_w)
+            theirs.close()
+        self.out_r = out_r
+        os.set_blocking(out_r, False)
+        self.chan = mine
+        self.chan.setblocking(False)
+        reply = self._zygote_message(time.monotonic() + 30.0)
+        if reply is None or "pid" not in reply:
+            raise ZygoteLost("the zygote did not fork the program")
+        self.pid = reply["pid"]
+        self._send({"op": "start", "code": self.code, "mode": self.mode, "coverage": self.coverage})
+
+    def close(self) -> None:
+        """Kill the program's process tree (if still running) and wait until the zygote reaped it."""
+        if self.exit_status is None and not self.zygote_lost:
+            try:
+                self.close_early()
+                msg = self._zygote_message(time.monotonic() + 30.0)
+                if msg is not None and "exited" in msg:
+                    self.exit_status = msg["exited"]
+                else:
+                    self.zygote_lost = True
+            except OSError:
+                self.zygote_lost = True
+        self._drain_output()
+        self.chan.close()
+        os.close(self.out_r)
+
+    def __enter__(self) -> "ProgramSession":
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()
+
+    def _zygote_message(self, deadline: float) -> dict | None:
+        remaining = max(0.0, deadline - time.monotonic())
+        ready, _, _ = select.select([self.zsock], [], [], remaining)
+        if not ready:
+            return None
+        try:
+            data = self.zsock.recv(zygote.MAX_MESSAGE)
+        except OSError:
+            data = b""
+        if not data:
+            self.zygote_lost = True
+            return None
+        return json.loads(data)
+
+    # ------------------------------------------------------------------ talking to the program
+
+    def _send(self, obj: dict) -> None:
+        data = (json.dumps(obj) + "\n").encode()
+        self.chan.setblocking(True)
+        try:
+            self.chan.sendall(data)
+        except OSError:
+            pass  # the program is gone: the next read says how
+        finally:
+            self.chan.setblocking(False)
+
+    def stop(self, outcome: dict) -> ProgramEnded:
+        """End the program now with ``outcome`` (sticky); returns the exception to raise."""
+        if self.ended is None:
+            self.ended = outcome
+            self.close_early()
+        return ProgramEnded(self.ended)
+
+    def close_early(self) -> None:
+        if self.exit_status is None and not self.zygote_lost and not self.kill_sent:
+            self.kill_sent = True
+            try:
+                self.zsock.send(b'{"op": "kill"}')
+            except OSError:
+                self.zygote_lost = True
+
+    def request(self, req: dict | None, deadline: float, timeout_outcome: dict | None = None) -> dict:
+        """Send ``req`` (None: just wait for the next answer) and return the program's answer.
+
+        Raises :class:`ProgramEnded` when the program ends, overruns ``deadline`` (then
+        ``timeout_outcome`` says how to report it), floods its output, or breaks the protocol.
+        """
+        if self.ended is not None:
+            raise ProgramEnded(self.ended)
+        if req is not None:
+            self._send(req)
+        watch = [self.chan, self.out_r, self.zsock]
+        while True:
+            answer = self._take_line()
+            if answer is not None:
+                return answer
+            remaining = deadline - time.monotonic()
+            if remaining <= 0:
+                raise self.stop(timeout_outcome or {"o": "timeout", "type": "Timeout", "msg": "test exceeded its time limit", "line": None})
+            ready, _, _ = select.select(watch, [], [], remaining)
+            if self.out_r in ready:
+                self._drain_output()
+                if self.output_count > self.limits["output_bytes"]:
+                    raise self.stop({"o": "resource", "type": "OutputLimitExceeded",
+                                     "msg": f"output exceeded {self.limits['output_bytes']} bytes", "line": None})
+            if self.chan in ready:
+                try:
+                    chunk = self.chan.recv(1 << 16)
+                except BlockingIOError:
+                    chunk = None
+                except OSError:
+                    chunk = b""
+                if chunk == b"":
+                    self._await_exit()
+                    raise self.stop(_exit_outcome(self.exit_status))
+                if chunk:
+                    self._buf += chunk
+                    if len(self._buf) > MAX_ANSWER_BYTES:
+                        raise self.stop({"o": "resource", "type": "AnswerTooLarge",
+                                         "msg": f"the program's answer exceeded {MAX_ANSWER_BYTES} bytes", "line": None})
+            if self.zsock in ready:
+                msg = self._zygote_message(time.monotonic())
+                if msg is not None and "exited" in msg:
+                    self.exit_status = msg["exited"]
+                answer = self._take_line()  # an answer sent just before the exit still counts
+                if answer is not None:
+                    return answer
+                raise self.stop(_exit_outcome(self.exit_status))
+
+    def _take_line(self) -> dict | None:
+        nl = self._buf.find(b"\n")
+        if nl < 0:
+            return None
+        line, self._buf = self._buf[:nl], self._buf[nl + 1:]
+        try:
+            answer = json.loads(line)
+        except ValueError:
+            answer = None
+        if not isinstance(answer, dict):
+            raise self.stop({"o": "error", "type": "ProtocolError",
+                             "msg": "the program wrote something that is not an answer on the result channel", "line": None})
+        return answer
+
+    def _await_exit(self) -> None:
+        """The channel closed: wait (briefly) for the zygote's exit report."""
+        if self.exit_status is not None or self.zygote_lost:
+            return
+        msg = self._zygote_message(time.monotonic() + EXIT_GRACE_S)
+        if msg is not None and "exited" in msg:
+            self.exit_status = msg["exited"]
+
+    def _drain_output(self) -> None:
+        while True:
+            try:
+                chunk = os.read(self.out_r, 1 << 16)
+            except (BlockingIOError, OSError):
+                return
+            if not chunk:
+                return
+            self.output_count += len(chunk)
+            if self.keep_output and len(self.output) <= self.limits["output_bytes"]:
+                self.output += chunk
+
+    def reset_output_count(self) -> None:
+        """The output cap is per test."""
+        self._drain_output()
+        self.output_count = 0

@@ -1,0 +1,131 @@
+"""The candidate zygote: a warm process that forks one sandboxed process per program.
+
+It is forked by the trusted worker at start-up, before the worker has seen any test, and it
+never receives a test, an expected value or a program's code (the program process reads its
+code from its own channel). So nothing a program can read in its memory, inherited from the
+zygote, says what the tests expect.
+
+Control protocol on a ``SOCK_SEQPACKET`` socket with the trusted worker, one JSON message each:
+
+* worker -> zygote: ``{"op": "spawn", "limits": {...}}`` with 4 fds attached (SCM_RIGHTS):
+  stdin, stdout, stderr and the channel end for the program process;
+* zygote -> worker: ``{"pid": N}`` once forked, then ``{"exited": wait_status}`` once the
+  program's first process ended (by itself, or after ``{"op": "kill"}``) and everything it
+  started was killed and reaped.
+"""
+
+from __future__ import annotations
+
+import gc
+import json
+import os
+import select
+import signal
+import socket
+
+try:
+    from . import candidate, isolation
+except ImportError:  # run as part of the worker script
+    import candidate
+    import isolation
+
+MAX_MESSAGE = 1 << 16
+
+
+def _send(sock: socket.socket, obj: dict) -> None:
+    sock.send(json.dumps(obj).encode())
+
+
+def _wait_program(sock: socket.socket, pid: int) -> int:
+    """Wait until the program's first process exits, or the worker says kill; returns the wait status."""
+    try:
+        pidfd = os.pidfd_open(pid)
+    except (AttributeError, OSError):
+        pidfd = None
+    try:
+        while True:
+            done, status = os.waitpid(pid, os.WNOHANG)
+            if done:
+                return status
+            watch = [sock] + ([pidfd] if pidfd is not None else [])
+            ready, _, _ = select.select(watch, [], [], None if pidfd is not None else 0.001)
+            if sock in ready:
+                data = sock.recv(MAX_MESSAGE)
+                if not data or json.loads(data).get("op") == "kill":
+                    isolation.kill_tree(pid)
+                    return os.waitpid(pid, 0)[1]
+    finally:
+        if pidfd is not None:
+            os.close(pidfd)
+
+
+def serve(sock: socket.socket, uid: int, info: dict) -> None:
+    """Zygote loop: one program at a time, until the worker closes the socket."""
+    while True:
+        try:
+            data, fds, _, _ = socket.recv_fds(sock, MAX_MESSAGE, 8)
+        except OSError:
+            return
+        if not data:
+            return
+        msg = json.loads(data)
+        if msg.get("op") != "spawn" or len(fds) != 4:
+            for fd in fds:
+                os.close(fd)
+            continue
+        try:
+            pid, workdir = isolation.spawn_sandboxed(candidate.serve, msg["limits"], uid, info, tuple(fds))
+        finally:
+            for fd in fds:
+                os.close(fd)
+        _send(sock, {"pid": pid})
+        status = _wait_program(sock, pid)
+        isolation.finish_program(pid, uid, info, workdir)
+        _send(sock, {"exited": status})
+
+
+def start_zygote(uid: int, isolate: bool, tmp_mb: int) -> tuple[socket.socket, int, dict]:
+    """Fork the zygote from the (still test-free) worker. Returns (control socket, pid, isolation facts)."""
+    parent_end, child_end = socket.socketpair(socket.AF_UNIX, socket.SOCK_SEQPACKET)
+    pid = os.fork()
+    if pid == 0:
+        parent_end.close()
+        code = 0
+        try:
+            # Nothing of the worker's but the control socket: not the executor's protocol pipes.
+            keep = child_end.fileno()
+            devnull = os.open(os.devnull, os.O_RDWR)
+            for fd in (0, 1, 2):
+                os.dup2(devnull, fd)
+            os.closerange(3, keep)
+            os.closerange(keep + 1, 65536)
+            isolation.become_subreaper_and_die_with_parent()
+            if isolate:
+                info = isolation.setup_isolation(uid, tmp_mb)
+                if info.get("filesystem"):
+                    os.environ["TCF_PRIVATE_TMP"] = "1"
+            else:
+                info = {"network": False, "filesystem": False, "pid_namespace": False, "setuid": False, "mode": "disabled"}
+            candidate.warm_up()
+            gc.collect()
+            gc.freeze()  # keep the collector in forked programs off the zygote's pages (fewer copy-on-write faults)
+            _send(child_end, {"ready": True, "isolation": info})
+            serve(child_end, uid if info.get("setuid") else -1, info)
+        except BaseException:  # noqa: BLE001
+            code = 70
+        finally:
+            os._exit(code)
+    child_end.close()
+    data = parent_end.recv(MAX_MESSAGE)
+    if not data:
+        raise RuntimeError("the candidate zygote died while starting")
+    return parent_end, pid, json.loads(data)["isolation"]
+
+
+def stop_zygote(sock: socket.socket, pid: int) -> None:
+    sock.close()
+    try:
+        os.kill(pid, signal.SIGKILL)
+        os.waitpid(pid, 0)
+    except OSError:
+        pass
