@@ -2,11 +2,12 @@
 
 Usage: python -I launcher.py --uid-base BASE --classes DIR [--no-isolation] -- java ARGS... TcfJavaWorker
 
-It enters the same network + mount namespaces as the Python worker
-(:func:`sandbox.isolation.setup_isolation`: no network, read-only file system except a private
-``/tmp``), copies the worker's class files into that private ``/tmp``, sets rlimits, drops to
-the sandbox uid where possible, asks the kernel to kill the JVM when the parent dies, and
-``execv``'s the JVM. Before the exec it writes one JSON line with the isolation facts on
+It enters the same namespaces and minimal file-system view as the Python side
+(:func:`sandbox.isolation.setup_isolation`, with the JDK bound read-only), copies the worker's
+class files into the JVM's private ``/tmp`` (gone with it: no folder left on the host), sets
+rlimits, drops to the sandbox uid where possible, installs a seccomp filter that denies creating
+processes (threads stay allowed), asks the kernel to kill the JVM when the parent dies, and
+``execv``'s the JVM. Without a file-system view the classes are read from the cache folder as is. Before the exec it writes one JSON line with the isolation facts on
 stdout, so the parent reads that line, then the JVM's hello line.
 """
 
@@ -16,12 +17,12 @@ import json
 import os
 import resource
 import sys
-import tempfile
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, os.path.join(os.path.dirname(HERE), "sandbox"))
 
-import isolation  # noqa: E402
+import isolation
+import seccomp
 
 PR_SET_PDEATHSIG = 1
 JVM_THREADS = 1024  # RLIMIT_NPROC for the worker's own uid: JVM threads count as processes
@@ -42,12 +43,14 @@ def main(argv: list[str]) -> None:
                 blobs[os.path.relpath(path, classes)] = fh.read()
     info = {"network": False, "filesystem": False, "pid_namespace": False, "setuid": False, "mode": "none"}
     if isolate:
-        info = isolation.setup_isolation(uid, 256)
+        java_home = os.path.dirname(os.path.dirname(os.path.realpath(cmd[0])))
+        info = isolation.setup_isolation(uid, 256, ro_paths=(java_home,), use_cgroups=False)
         info["pid_namespace"] = False  # the JVM is not put in its own PID namespace
+        info["proc_hidden"] = False  # the JVM (and so its programs) sees the host's /proc
     target = classes
-    if info.get("filesystem") or info.get("setuid"):
-        # A copy the sandbox uid can read (in the private /tmp when there is one).
-        target = "/tmp/tcf-java-classes" if info.get("filesystem") else tempfile.mkdtemp(prefix="tcf-java-classes-")
+    if info.get("filesystem"):
+        # A copy the sandbox uid can read, in the JVM's private /tmp (gone with it).
+        target = "/tmp/tcf-java-classes"
         for rel, data in blobs.items():
             path = os.path.join(target, rel)
             os.makedirs(os.path.dirname(path), mode=0o755, exist_ok=True)
@@ -72,6 +75,11 @@ def main(argv: list[str]) -> None:
     resource.setrlimit(resource.RLIMIT_FSIZE, (64 << 20, 64 << 20))
     sys.stdout.write(json.dumps({"isolation": info}) + "\n")
     sys.stdout.flush()
+    if isolate:
+        # Programs run as threads of this JVM: none may start a process (ProcessBuilder, Runtime.exec),
+        # so nothing a program starts can outlive it. Threads stay allowed.
+        seccomp.deny_process_creation()
+        info["no_fork"] = True
     env = {"PATH": "/usr/local/bin:/usr/bin:/bin", "LANG": "C.UTF-8", "HOME": "/tmp"}
     if os.environ.get("JAVA_HOME"):
         env["JAVA_HOME"] = os.environ["JAVA_HOME"]
