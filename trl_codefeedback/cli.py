@@ -147,11 +147,36 @@ def cmd_execute(args: argparse.Namespace) -> int:
 
 
 def cmd_sandbox_info(args: argparse.Namespace) -> int:
+    """Which sandbox guarantees hold on this host; for each that does not, why and how to get it."""
     from trl_codefeedback.execution import Executor
+    from trl_codefeedback.execution.sandbox import policy
 
-    with Executor(workers=1) as executor:
-        print(json.dumps(executor.isolation, indent=2))
-    return 0
+    with Executor(workers=1, isolate="weak") as executor:  # weak: report instead of refusing
+        iso = executor.isolation
+    missing = policy.missing(iso)
+    rows = [
+        ("no network (network namespace)", iso.get("network"), "network"),
+        ("minimal read-only file-system view; private /tmp, /var/tmp, /dev/shm per program", iso.get("filesystem"), "filesystem"),
+        ("programs cannot signal or outlive their run (PID namespace or dedicated uid)", "processes" not in missing, "processes"),
+        ("programs run as a dedicated uid", iso.get("setuid"), None),
+        ("aggregate memory / process limit per program (cgroup)", bool(iso.get("cgroup")), None),
+    ]
+    print(f"sandbox mode: {iso.get('mode')}  (cgroup: {iso.get('cgroup') or 'none'})")
+    for label, holds, key in rows:
+        line = f"  [{'yes' if holds else 'NO '}] {label}"
+        if not holds and key:
+            line += f"\n        why: {policy.REASONS[key]}"
+        elif not holds and "cgroup" in label:
+            line += ("\n        instead: programs may not create processes (seccomp), so one process's memory limit bounds them"
+                     if iso.get("no_fork") else "\n        instead: per-process limits only")
+        print(line)
+    for err in iso.get("errors", []):
+        print(f"  note: {err}")
+    if missing:
+        print("The executor refuses to run programs here unless asked for weak isolation.\n" + policy.HOW)
+    if getattr(args, "json", False):
+        print(json.dumps(iso, indent=2))
+    return 0 if not missing else 1
 
 
 def cmd_demo(args: argparse.Namespace) -> int:
