@@ -99,3 +99,34 @@ def test_every_row_the_cli_accepts_the_executor_accepts():
             executor._prepare(0, program, Limits())
             accepted += 1
     assert accepted == 4 + 1 + 2  # python: 4 kinds + compile-only; java: java_main + compile-only
+
+
+def test_help_shows_the_defaults(capsys):
+    import pytest
+
+    for command, expected in (("evaluate", ["--n-samples N_SAMPLES", "(default: 1)", "(default: 0.95)", "(default: 512)",
+                                            "(default: 1 10 100)", "(default: 0.0)", "(default: eval-DATASET)"]),
+                              ("execute", ["(default: 3.0)", "(default: 10.0)", "(default: 1024)", "(default: all cores)"])):
+        with pytest.raises(SystemExit):
+            main([command, "--help"])
+        text = " ".join(capsys.readouterr().out.split())  # argparse wraps lines
+        for fragment in expected:
+            assert fragment in text, (command, fragment)
+
+
+def test_evaluate_with_a_missing_local_model_says_the_path_does_not_exist(tmp_path, capsys):
+    for model in (str(tmp_path / "no-such-model"), "./no-such-model", "~/no/such/model"):
+        assert main(["evaluate", "--model", model, "--dataset", "mbpp", "-q"]) == 2
+        err = capsys.readouterr().err
+        assert f"model path {model!r} does not exist" in err and "Repo id" not in err
+
+
+def test_tiny_model_command_writes_a_loadable_model(tmp_path, capsys):
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+
+    assert main(["tiny-model", str(tmp_path / "tiny")]) == 0
+    assert "random weights" in capsys.readouterr().out
+    tok = AutoTokenizer.from_pretrained(tmp_path / "tiny")
+    model = AutoModelForCausalLM.from_pretrained(tmp_path / "tiny")
+    ids = model.generate(**tok(["def add(a, b):"], return_tensors="pt"), max_new_tokens=3, do_sample=False, pad_token_id=tok.pad_token_id)
+    assert ids.shape[1] > 0 and tok.chat_template

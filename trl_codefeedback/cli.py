@@ -4,6 +4,7 @@
     trl-codefeedback execute --examples          # bundled examples, summary on stdout
     trl-codefeedback demo [--seed S] [--output-dir DIR]   # a tiny model learns from unit-test feedback (CPU)
     trl-codefeedback sandbox-info                # what the sandbox guarantees on this host
+    trl-codefeedback tiny-model DIR              # a tiny random model + tokenizer for smoke runs (no Hub, no GPU)
     trl-codefeedback evaluate --model PATH_OR_NAME --dataset mbpp|humaneval|apps|mbxp-python|mbjp|mathqa-java
                               [--n-samples K] [--temperature T] [--output-dir DIR]
 
@@ -201,6 +202,14 @@ def cmd_demo(args: argparse.Namespace) -> int:
     return 0 if summary["heldout_pass@1_after_rl"] >= 0 else 1
 
 
+def cmd_tiny_model(args: argparse.Namespace) -> int:
+    from trl_codefeedback.tiny_model import build_tiny_model
+
+    path = build_tiny_model(args.output_dir, seed=args.seed)
+    print(f"tiny model written to {path} (random weights: for smoke runs, not for results)")
+    return 0
+
+
 def cmd_evaluate(args: argparse.Namespace) -> int:
     from trl_codefeedback.evaluation import EvalConfig, evaluate_model, format_results
 
@@ -221,49 +230,72 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
     return 0
 
 
+class _HelpWithDefaults(argparse.HelpFormatter):
+    """Shows ``(default: X)`` after each option's help, unless the help already says its default or it has none."""
+
+    def _get_help_string(self, action: argparse.Action) -> str:
+        text = action.help or ""
+        if "default" in text or any(action.default is v for v in (None, False, argparse.SUPPRESS)) or not action.option_strings:
+            return text
+        value = " ".join(map(str, action.default)) if isinstance(action.default, (list, tuple)) else action.default
+        return f"{text} (default: {value})".strip()
+
+
+def _eval_help(name: str) -> str:
+    """The help of an ``evaluate`` flag: the matching :class:`EvalConfig` field's (one source for both)."""
+    from trl_codefeedback.evaluation import EvalConfig
+
+    return EvalConfig.__dataclass_fields__[name].metadata["help"]
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="trl-codefeedback", description="Execution feedback for training code LLMs with TRL.")
     sub = parser.add_subparsers(dest="command", required=True)
-    ex = sub.add_parser("execute", help="run programs from a JSONL file in the sandbox and write their Feedback")
+    fmt = {"formatter_class": _HelpWithDefaults}
+    ex = sub.add_parser("execute", help="run programs from a JSONL file in the sandbox and write their Feedback", **fmt)
     ex.add_argument("input", nargs="?", help="input JSONL: one {language, code, tests} object per line")
     ex.add_argument("-o", "--output", help="output JSONL (input fields + Feedback fields)")
     ex.add_argument("--examples", action="store_true", help="run the bundled examples instead of INPUT")
     ex.add_argument("--workers", type=int, default=None, help="worker processes (default: all cores)")
-    ex.add_argument("--timeout", type=float, default=3.0, help="time limit per test, seconds (default 3)")
-    ex.add_argument("--program-timeout", type=float, default=10.0, help="time limit per program, seconds (default 10)")
-    ex.add_argument("--memory-mb", type=int, default=1024, help="memory limit per program (default 1024)")
+    ex.add_argument("--timeout", type=float, default=3.0, help="time limit per test, seconds")
+    ex.add_argument("--program-timeout", type=float, default=10.0, help="time limit per program, seconds")
+    ex.add_argument("--memory-mb", type=int, default=1024, help="memory limit per program, MiB")
     ex.add_argument("-q", "--quiet", action="store_true", help="no progress bar")
     ex.set_defaults(func=cmd_execute)
     from trl_codefeedback.evaluation import BENCHMARKS
 
-    ev = sub.add_parser("evaluate", help="generate with a model (or LoRA adapter) on a benchmark, execute, report pass@k")
-    ev.add_argument("--model", required=True, help="Hub name, local model folder, or LoRA adapter folder")
-    ev.add_argument("--dataset", required=True, choices=BENCHMARKS)
-    ev.add_argument("--split", default=None, help="split (default: the benchmark's test split)")
-    ev.add_argument("--data-path", default=None, help="local benchmark file/folder (default: shared data dir, else the Hub)")
-    ev.add_argument("--max-problems", type=int, default=None)
-    ev.add_argument("--n-samples", type=int, default=1, help="completions per problem")
-    ev.add_argument("--temperature", type=float, default=0.0, help="0 = greedy")
-    ev.add_argument("--top-p", type=float, default=0.95)
-    ev.add_argument("--max-new-tokens", type=int, default=512)
-    ev.add_argument("--batch-size", type=int, default=8)
-    ev.add_argument("--chat", action="store_true", help="chat prompts through the tokenizer's chat template")
-    ev.add_argument("--ks", type=int, nargs="+", default=[1, 10, 100])
-    ev.add_argument("--workers", type=int, default=None)
-    ev.add_argument("--timeout", type=float, default=3.0, help="time limit per test, seconds")
-    ev.add_argument("--device", default=None)
-    ev.add_argument("--seed", type=int, default=0)
-    ev.add_argument("--output-dir", default=None, help="where results.json and samples.jsonl go (default: eval-DATASET)")
-    ev.add_argument("-q", "--quiet", action="store_true")
+    ev = sub.add_parser("evaluate", help="generate with a model (or LoRA adapter) on a benchmark, execute, report pass@k", **fmt)
+    ev.add_argument("--model", required=True, help=_eval_help("model"))
+    ev.add_argument("--dataset", required=True, choices=BENCHMARKS, help="benchmark")
+    ev.add_argument("--split", default=None, help=_eval_help("split"))
+    ev.add_argument("--data-path", default=None, help=_eval_help("data_path"))
+    ev.add_argument("--max-problems", type=int, default=None, help=_eval_help("max_problems") + " (default: all)")
+    ev.add_argument("--n-samples", type=int, default=1, help=_eval_help("n_samples"))
+    ev.add_argument("--temperature", type=float, default=0.0, help=_eval_help("temperature"))
+    ev.add_argument("--top-p", type=float, default=0.95, help=_eval_help("top_p"))
+    ev.add_argument("--max-new-tokens", type=int, default=512, help=_eval_help("max_new_tokens"))
+    ev.add_argument("--batch-size", type=int, default=8, help=_eval_help("batch_size"))
+    ev.add_argument("--chat", action="store_true", help=_eval_help("chat"))
+    ev.add_argument("--ks", type=int, nargs="+", default=[1, 10, 100], help=_eval_help("ks"))
+    ev.add_argument("--workers", type=int, default=None, help=_eval_help("workers"))
+    ev.add_argument("--timeout", type=float, default=3.0, help=_eval_help("test_timeout_s") + ", seconds")
+    ev.add_argument("--device", default=None, help=_eval_help("device"))
+    ev.add_argument("--seed", type=int, default=0, help=_eval_help("seed"))
+    ev.add_argument("--output-dir", default=None, help=_eval_help("output_dir") + " (default: eval-DATASET)")
+    ev.add_argument("-q", "--quiet", action="store_true", help="no progress bars")
     ev.set_defaults(func=cmd_evaluate)
-    demo = sub.add_parser("demo", help="train a tiny model with unit-test feedback on CPU and show held-out pass@1 before/after")
-    demo.add_argument("--seed", type=int, default=None, help="seed (default 0)")
-    demo.add_argument("--output-dir", default=None, help="outputs (default ./codefeedback-demo)")
-    demo.add_argument("--sft-steps", type=int, default=None, help="SFT warm-up steps")
-    demo.add_argument("--rl-steps", type=int, default=None, help="RL steps")
+    demo = sub.add_parser("demo", help="train a tiny model with unit-test feedback on CPU and show held-out pass@1 before/after", **fmt)
+    demo.add_argument("--seed", type=int, default=None, help="seed (default: 0)")
+    demo.add_argument("--output-dir", default=None, help="where the model, summary.json and reward_curve.png go (default: a new temporary folder, printed)")
+    demo.add_argument("--sft-steps", type=int, default=None, help="SFT warm-up steps (default: 250)")
+    demo.add_argument("--rl-steps", type=int, default=None, help="RL steps (default: 100)")
     demo.set_defaults(func=cmd_demo)
-    info = sub.add_parser("sandbox-info", help="print what the sandbox guarantees on this host")
+    info = sub.add_parser("sandbox-info", help="print what the sandbox guarantees on this host", **fmt)
     info.set_defaults(func=cmd_sandbox_info)
+    tiny = sub.add_parser("tiny-model", help="build a tiny random causal LM + tokenizer locally, for smoke runs on a laptop", **fmt)
+    tiny.add_argument("output_dir", help="folder to write the model and tokenizer to")
+    tiny.add_argument("--seed", type=int, default=0, help="seed of the random weights")
+    tiny.set_defaults(func=cmd_tiny_model)
     return parser
 
 

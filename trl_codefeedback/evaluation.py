@@ -47,12 +47,42 @@ class EvalConfig:
     output_dir: str | None = field(default=None, metadata={"help": "write results.json and samples.jsonl here"})
 
     def __post_init__(self) -> None:
+        check_model_reference(self.model)
         if self.dataset not in BENCHMARKS:
             raise ValueError(f"unknown dataset {self.dataset!r}; expected one of {list(BENCHMARKS)}")
         if self.n_samples < 1:
             raise ValueError("n_samples must be >= 1")
         if self.n_samples > 1 and self.temperature <= 0:
             raise ValueError("n_samples > 1 needs sampling: set temperature > 0")
+
+
+def check_model_reference(model: str) -> None:
+    """Raise ``ValueError`` when ``model`` is neither an existing local folder nor a valid Hub model name.
+
+    Without this, a mistyped local path reaches the Hub client and fails with its
+    "Repo id must use alphanumeric chars" message.
+
+    Example:
+        >>> check_model_reference("Qwen/Qwen2.5-Coder-0.5B")   # a Hub name: checked when loaded
+        >>> check_model_reference("./no-such-model")
+        Traceback (most recent call last):
+        ...
+        ValueError: model path './no-such-model' does not exist (a local model or LoRA adapter folder, or a Hub name such as 'Qwen/Qwen2.5-Coder-0.5B')
+    """
+    path = Path(model).expanduser()
+    if path.exists():
+        if not path.is_dir():
+            raise ValueError(f"model path {model!r} is a file; give the folder that holds config.json (or adapter_config.json)")
+        return
+    from huggingface_hub.utils import HFValidationError, validate_repo_id
+
+    try:
+        validate_repo_id(model)
+    except HFValidationError:
+        raise ValueError(
+            f"model path {model!r} does not exist (a local model or LoRA adapter folder, or a Hub name such as "
+            f"'Qwen/Qwen2.5-Coder-0.5B')"
+        ) from None
 
 
 def load_benchmark(name: str, split: str | None = None, path: str | None = None, max_problems: int | None = None, chat: bool = False):
