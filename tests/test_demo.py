@@ -1,6 +1,10 @@
 """A shortened `trl-codefeedback demo` runs and writes well-formed outputs."""
 
 import json
+import shutil
+import subprocess
+import sys
+from pathlib import Path
 
 import pytest
 
@@ -41,3 +45,21 @@ def test_short_demo_writes_its_outputs(tmp_path, capsys):
     assert len(summary["reward_curve"]) >= 1 and all(-1.0 <= p["reward"] <= 1.0 for p in summary["reward_curve"])
     assert (out / "reward_curve.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     assert (out / "model" / "config.json").is_file()
+
+    assert not (out / "sft").exists() and not (out / "rl").exists() and not (out / "init").exists()
+    assert sorted(p.name for p in out.iterdir()) == ["model", "reward_curve.png", "summary.json"]
+
+
+def test_demo_without_output_dir_leaves_the_current_directory_alone(tmp_path):
+    proc = subprocess.run(
+        [sys.executable, "-m", "trl_codefeedback.cli", "demo", "--sft-steps", "2", "--rl-steps", "2"],
+        cwd=tmp_path, capture_output=True, text=True, timeout=600,
+    )
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    assert list(tmp_path.iterdir()) == []
+    out = Path(proc.stdout.split("[demo] outputs go to ", 1)[1].split("/\n", 1)[0])
+    try:
+        assert out.is_absolute() and (out / "summary.json").is_file() and (out / "model" / "config.json").is_file()
+        assert json.loads((out / "summary.json").read_text())["config"]["output_dir"] == str(out)
+    finally:
+        shutil.rmtree(out, ignore_errors=True)

@@ -33,6 +33,7 @@ from __future__ import annotations
 import json
 import random
 import re
+import tempfile
 import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -57,7 +58,7 @@ EOS = "<|endoftext|>"
 class DemoConfig:
     """Settings of the demo. The defaults finish in a few minutes on 2 CPU cores."""
 
-    output_dir: str = field(default="codefeedback-demo", metadata={"help": "where the model, plot and summary go"})
+    output_dir: str | None = field(default=None, metadata={"help": "where the model, plot and summary go (default: a new temporary folder)"})
     seed: int = field(default=0, metadata={"help": "seed for the task split, the model and training"})
     heldout_per_operation: int = field(default=2, metadata={"help": "constants held out per operation"})
     hidden_size: int = field(default=64, metadata={"help": "model width"})
@@ -174,7 +175,7 @@ def _quiet(trainer) -> None:
     trainer.remove_callback(PrinterCallback)
 
 
-def sft_warmup(model, tokenizer, rows: list[dict], cfg: DemoConfig, out: Path):
+def sft_warmup(model, tokenizer, rows: list[dict], cfg: DemoConfig, work: Path):
     from datasets import Dataset
     from trl import SFTConfig, SFTTrainer
 
@@ -189,7 +190,7 @@ def sft_warmup(model, tokenizer, rows: list[dict], cfg: DemoConfig, out: Path):
     rng.shuffle(examples)
     ds = Dataset.from_list(examples)
     args = SFTConfig(
-        output_dir=str(out / "sft"), max_steps=cfg.sft_steps, per_device_train_batch_size=16,
+        output_dir=str(work / "sft"), max_steps=cfg.sft_steps, per_device_train_batch_size=16,
         learning_rate=cfg.sft_learning_rate, lr_scheduler_type="constant", seed=cfg.seed, **_quiet_args(),
     )
     trainer = SFTTrainer(model=model, args=args, train_dataset=ds, processing_class=tokenizer)
@@ -211,7 +212,7 @@ def _trainer_classes(cfg: DemoConfig):
     return GRPOConfig, GRPOTrainer
 
 
-def rl_train(model, tokenizer, rows: list[dict], cfg: DemoConfig, out: Path, executor) -> list[dict]:
+def rl_train(model, tokenizer, rows: list[dict], cfg: DemoConfig, work: Path, executor) -> list[dict]:
     from datasets import Dataset
 
     from trl_codefeedback.feedback import UnitTestReward
@@ -220,14 +221,13 @@ def rl_train(model, tokenizer, rows: list[dict], cfg: DemoConfig, out: Path, exe
     ds = Dataset.from_list([{k: r[k] for k in ("prompt", "tests", "code_prefix", "task_id", "language")} for r in rows])
     reward = UnitTestReward(mode=cfg.reward_mode, executor=executor)
     args = config_cls(
-        output_dir=str(out / "rl"), max_steps=cfg.rl_steps,
+        output_dir=str(work / "rl"), max_steps=cfg.rl_steps,
         per_device_train_batch_size=cfg.num_generations * cfg.prompts_per_step, num_generations=cfg.num_generations,
         max_completion_length=cfg.max_completion_length, temperature=1.0, learning_rate=cfg.rl_learning_rate,
         lr_scheduler_type="constant", beta=0.0, seed=cfg.seed, **_quiet_args(logging_steps=cfg.log_every),
     )
     tokenizer.padding_side = "left"
     trainer = trainer_cls(model=model, reward_funcs=[reward], args=args, train_dataset=ds, processing_class=tokenizer)
-    reward.attach_trainer(trainer)
     _quiet(trainer)
     trainer.train()
     return [h for h in trainer.state.log_history if "reward" in h]
@@ -262,33 +262,51 @@ def plot_rewards(history: list[dict], path: Path) -> Path | None:
 
 
 def run_demo(cfg: DemoConfig, echo=print) -> dict[str, Any]:
-    """Run the whole demo and return its summary (also written to ``summary.json``)."""
+    """Run the whole demo and return its summary (also written to ``summary.json``).
+
+    Only ``model/``, ``summary.json`` and ``reward_curve.png`` are written to ``cfg.output_dir``
+    (default: a new temporary folder); trainer folders live in a scratch folder removed at the end.
+    """
+    t0 = time.perf_counter()
+    out = Path(cfg.output_dir) if cfg.output_dir else Path(tempfile.mkdtemp(prefix="codefeedback-demo-"))
+    out.mkdir(parents=True, exist_ok=True)
+    echo(f"[demo] outputs go to {out}/")
+    with tempfile.TemporaryDirectory(prefix="codefeedback-demo-work-") as work:  # trainer folders, initial model
+        summary = _run(cfg, out, Path(work), echo)
+    summary["seconds"] = round(time.perf_counter() - t0, 1)
+    (out / "summary.json").write_text(json.dumps(summary, indent=2))
+    curve = " ".join(f"{h['reward']:+.2f}" for h in summary["reward_curve"])
+    echo(f"[demo] reward every {cfg.log_every} steps: {curve}")
+    plot = (out / "reward_curve.png").is_file()
+    echo(f"[demo] outputs in {out}/: model/, summary.json" + (", reward_curve.png" if plot else " (pip install matplotlib for reward_curve.png)"))
+    echo(f"[demo] done in {summary['seconds']:.0f} s")
+    return summary
+
+
+def _run(cfg: DemoConfig, out: Path, work: Path, echo) -> dict[str, Any]:
     import torch
     from transformers import set_seed
 
     from trl_codefeedback.execution import Executor
 
-    t0 = time.perf_counter()
-    out = Path(cfg.output_dir)
-    out.mkdir(parents=True, exist_ok=True)
     set_seed(cfg.seed)
     torch.set_num_threads(max(1, torch.get_num_threads()))
     train, heldout = split_tasks(cfg.seed, cfg.heldout_per_operation)
     echo(f"[demo] {len(train)} training tasks, {len(heldout)} held-out tasks (unseen operation/constant pairs)")
-    model, tokenizer = build_tiny_model(out / "init", [r["prompt"] + r["completion"] for r in train + heldout], cfg.hidden_size, cfg.num_layers, cfg.seed)
+    model, tokenizer = build_tiny_model(work / "init", [r["prompt"] + r["completion"] for r in train + heldout], cfg.hidden_size, cfg.num_layers, cfg.seed)
     echo(f"[demo] tiny Qwen2 model: {sum(p.numel() for p in model.parameters()) / 1e3:.0f}k parameters")
     with Executor(workers=None) as executor:
         p_init, _ = heldout_pass_at_1(model, tokenizer, heldout, cfg.max_completion_length, executor)
-        model = sft_warmup(model, tokenizer, train, cfg, out)
+        model = sft_warmup(model, tokenizer, train, cfg, work)
         p_before, before = heldout_pass_at_1(model, tokenizer, heldout, cfg.max_completion_length, executor)
         echo(f"[demo] held-out pass@1: random init {p_init:.2f}, after SFT warm-up {p_before:.2f}")
-        history = rl_train(model, tokenizer, train, cfg, out, executor)
+        history = rl_train(model, tokenizer, train, cfg, work, executor)
         p_after, after = heldout_pass_at_1(model, tokenizer, heldout, cfg.max_completion_length, executor)
     echo(f"[demo] held-out pass@1 after RL with unit-test feedback: {p_after:.2f} (before RL {p_before:.2f})")
     model.save_pretrained(out / "model")
     tokenizer.save_pretrained(out / "model")
-    plot = plot_rewards(history, out / "reward_curve.png")
-    summary = {
+    plot_rewards(history, out / "reward_curve.png")
+    return {
         "seed": cfg.seed,
         "heldout_tasks": len(heldout),
         "heldout_pass@1_init": p_init,
@@ -296,13 +314,6 @@ def run_demo(cfg: DemoConfig, echo=print) -> dict[str, Any]:
         "heldout_pass@1_after_rl": p_after,
         "reward_curve": [{"step": h["step"], "reward": h["reward"]} for h in history],
         "samples": [{"task_id": r["task_id"], "before": b, "after": a} for r, b, a in zip(heldout, before, after)],
-        "seconds": round(time.perf_counter() - t0, 1),
-        "config": asdict(cfg),
+        "config": {**asdict(cfg), "output_dir": str(out)},
         "trainer": _trainer_classes(cfg)[1].__name__,
     }
-    (out / "summary.json").write_text(json.dumps(summary, indent=2))
-    curve = " ".join(f"{h['reward']:+.2f}" for h in history)
-    echo(f"[demo] reward every {cfg.log_every} steps: {curve}")
-    echo(f"[demo] outputs in {out}/: model/, summary.json" + (", reward_curve.png" if plot else " (pip install matplotlib for reward_curve.png)"))
-    echo(f"[demo] done in {summary['seconds']:.0f} s")
-    return summary
