@@ -26,6 +26,19 @@ def completion_chat_text(prompt: str) -> str:
     return f"{CHAT_INSTRUCTION}\n\n```python\n{prompt.strip()}\n```\n"
 
 
+def _prelude(prompt: str) -> dict[str, str]:
+    """The prompt as trusted test prelude, when it is valid Python on its own.
+
+    HumanEval's tests call helpers the prompt defines (``poly`` in HumanEval/32, ``encode_cyclic``
+    in /38): run from the prompt on the judging side, a program cannot redefine them to pass.
+    """
+    try:
+        compile(prompt, "<prompt>", "exec", dont_inherit=True)
+    except (SyntaxError, ValueError):
+        return {}
+    return {"prelude": prompt}
+
+
 def completion_record_to_task(record: dict[str, Any], where: str, conversational: bool) -> CodeTask:
     """Convert one HumanEval/MBXP-style record to a :class:`CodeTask` with a ``check`` spec.
 
@@ -42,7 +55,7 @@ def completion_record_to_task(record: dict[str, Any], where: str, conversational
     return CodeTask(
         task_id=record["task_id"],
         prompt=user_chat(completion_chat_text(prompt)) if conversational else prompt,
-        tests={"kind": "check", "test": record["test"], "entry_point": record["entry_point"]},
+        tests={"kind": "check", "test": record["test"], "entry_point": record["entry_point"], **_prelude(prompt)},
         reference=prompt + solution,
         code_prefix=import_lines(prompt) if conversational else prompt,
         language="python",

@@ -3,7 +3,7 @@
 | kind      | fields                                              | source             |
 |-----------|-----------------------------------------------------|--------------------|
 | asserts   | setup (str, optional), asserts (list of str)         | MBPP               |
-| check     | test (str defining ``check(candidate)``), entry_point | HumanEval, MBXP-Py |
+| check     | test (str defining ``check(candidate)``), entry_point, prelude (optional) | HumanEval, MBXP-Py |
 | stdio     | cases: list of {input: str, output: str}             | APPS standard input|
 | call      | fn_name, cases: list of {input: list, output}        | APPS call-based    |
 | java_main | test (str with ``class Main``; main throws on failure)| MBJP, MathQA-Java  |
@@ -43,8 +43,13 @@ class AssertsSpec:
 
 @dataclass(frozen=True)
 class CheckSpec:
+    """HumanEval-style tests. ``prelude``: trusted code run before ``test`` on the judging side
+    (HumanEval's prompt: helpers such as ``poly`` that the test calls must be the dataset's, not
+    the program's)."""
+
     test: str
     entry_point: str
+    prelude: str = ""
     kind: str = field(default="check", init=False)
 
     @property
@@ -149,7 +154,10 @@ def parse_test_spec(obj: Any) -> TestSpec:
             raise TestSpecError(f"tests field 'setup' must be str, got {type(setup).__name__}")
         return AssertsSpec(asserts=asserts, setup=setup)
     if kind == "check":
-        return CheckSpec(test=_require(obj, "test", str, kind), entry_point=_require(obj, "entry_point", str, kind))
+        prelude = obj.get("prelude") or ""
+        if not isinstance(prelude, str):
+            raise TestSpecError(f"tests field 'prelude' must be str, got {type(prelude).__name__}")
+        return CheckSpec(test=_require(obj, "test", str, kind), entry_point=_require(obj, "entry_point", str, kind), prelude=prelude)
     if kind == "stdio":
         cases = []
         for i, c in enumerate(_require(obj, "cases", list, kind)):
@@ -173,7 +181,10 @@ def spec_to_dict(spec: TestSpec) -> dict[str, Any]:
     if isinstance(spec, AssertsSpec):
         return {"kind": "asserts", "setup": spec.setup, "asserts": list(spec.asserts)}
     if isinstance(spec, CheckSpec):
-        return {"kind": "check", "test": spec.test, "entry_point": spec.entry_point}
+        out = {"kind": "check", "test": spec.test, "entry_point": spec.entry_point}
+        if spec.prelude:
+            out["prelude"] = spec.prelude
+        return out
     if isinstance(spec, StdioSpec):
         return {"kind": "stdio", "cases": [{"input": c.input, "output": c.output} for c in spec.cases]}
     if isinstance(spec, CallSpec):
