@@ -113,6 +113,19 @@ def setup() -> dict:
     return {"error": "; ".join(errors) or "no cgroup file system"}
 
 
+def _write_v1_memory(sub: int, mem: str, memsw: bool) -> None:
+    """v1 wants limit <= memsw limit at every step: raise memsw first when growing, last when shrinking."""
+    if not memsw:
+        _write(sub, "memory.limit_in_bytes", mem)
+        return
+    try:
+        _write(sub, "memory.limit_in_bytes", mem)  # shrinking: fine first
+    except OSError:
+        _write(sub, "memory.memsw.limit_in_bytes", mem)  # growing: memsw first
+        _write(sub, "memory.limit_in_bytes", mem)
+    _write(sub, "memory.memsw.limit_in_bytes", mem)
+
+
 def create(cg: dict, memory_mb: int, max_processes: int) -> dict:
     """This worker's program cgroup, made once and reused (an rmdir per program costs ~7 ms on v1):
     limits written when they change, fresh ``cgroup.procs`` fds for the next program to join."""
@@ -133,9 +146,7 @@ def create(cg: dict, memory_mb: int, max_processes: int) -> dict:
                         _write(sub, "memory.swap.max", "0")
                     _write(sub, "pids.max", str(limits[1]))
                 elif "memory.limit_in_bytes" in files:
-                    _write(sub, "memory.limit_in_bytes", mem)
-                    if "memory.memsw.limit_in_bytes" in files:
-                        _write(sub, "memory.memsw.limit_in_bytes", mem)
+                    _write_v1_memory(sub, mem, "memory.memsw.limit_in_bytes" in files)
                 else:
                     _write(sub, "pids.max", str(limits[1]))
             finally:
