@@ -233,6 +233,15 @@ def _wait_for(pid: int) -> int:
             return _relay_status(st)
 
 
+def _die_by_signal(sig: int) -> None:
+    """End this (waiter) process by ``sig`` with its default action, without a core file."""
+    resource.setrlimit(resource.RLIMIT_CORE, (0, 0))
+    signal.signal(sig, signal.SIG_DFL)
+    signal.pthread_sigmask(signal.SIG_UNBLOCK, [sig])
+    os.kill(os.getpid(), sig)
+    os._exit(128 + sig)
+
+
 def _relay_status(st: int) -> int:
     if os.WIFSIGNALED(st):
         return 128 + os.WTERMSIG(st)
@@ -377,12 +386,15 @@ def spawn_sandboxed(body, limits: dict, uid: int, isolation: dict, fds: tuple[in
             # Two waiters: this process (outside) and the namespace's init. The program is not
             # init itself: init ignores the kernel's SIGXFSZ / SIGXCPU, and when init exits the
             # kernel kills everything the program started.
-            for _ in range(2):
+            for level in range(2):
                 inner = os.fork()
                 if inner != 0:
                     for fd in set(fds):  # the same fd may be passed twice (e.g. /dev/null)
                         os.close(fd)
-                    os._exit(_wait_for(inner))
+                    code = _wait_for(inner)
+                    if level == 0 and code > 128:
+                        _die_by_signal(code - 128)  # the caller sees the program's signal, not a code
+                    os._exit(code)
         _enter_program(limits, uid, workdir, fds, view, isolation.get("mode", "none"), no_fork)
         body()
         status = 0
