@@ -48,8 +48,10 @@ class ZygoteLost(Exception):
     """The zygote went away (its socket closed): the worker must be replaced after this program."""
 
 
-def _exit_outcome(wait_status: int | None) -> dict:
+def _exit_outcome(wait_status: int | None, oom: bool = False) -> dict:
     """Outcome of a program that ended before its tests were done, from its wait status."""
+    if oom:
+        return {"o": "resource", "type": "MemoryError", "msg": "the program went over its memory limit (all its processes together)", "line": None}
     if wait_status is None:
         return {"o": "error", "type": "Crash", "msg": "program process ended", "line": None}
     if os.WIFSIGNALED(wait_status):
@@ -77,6 +79,7 @@ class ProgramSession:
         self.output_count = 0
         self.ended: dict | None = None
         self.exit_status: int | None = None
+        self.oom = False
         self.zygote_lost = False
         self.kill_sent = False
         self._buf = b""
@@ -116,7 +119,7 @@ class ProgramSession:
                 self.close_early()
                 msg = self._zygote_message(time.monotonic() + 30.0)
                 if msg is not None and "exited" in msg:
-                    self.exit_status = msg["exited"]
+                    self._exited(msg)
                 else:
                     self.zygote_lost = True
             except OSError:
@@ -205,7 +208,7 @@ class ProgramSession:
                     chunk = b""
                 if chunk == b"":
                     self._await_exit()
-                    raise self.stop(_exit_outcome(self.exit_status))
+                    raise self.stop(_exit_outcome(self.exit_status, self.oom))
                 if chunk:
                     self._buf += chunk
                     if len(self._buf) > MAX_ANSWER_BYTES:
@@ -214,11 +217,11 @@ class ProgramSession:
             if self.zsock in ready:
                 msg = self._zygote_message(time.monotonic())
                 if msg is not None and "exited" in msg:
-                    self.exit_status = msg["exited"]
+                    self._exited(msg)
                 answer = self._take_line()  # an answer sent just before the exit still counts
-                if answer is not None:
+                if answer is not None and not self.oom:
                     return answer
-                raise self.stop(_exit_outcome(self.exit_status))
+                raise self.stop(_exit_outcome(self.exit_status, self.oom))
 
     def _take_line(self) -> dict | None:
         nl = self._buf.find(b"\n")
@@ -240,7 +243,12 @@ class ProgramSession:
             return
         msg = self._zygote_message(time.monotonic() + EXIT_GRACE_S)
         if msg is not None and "exited" in msg:
-            self.exit_status = msg["exited"]
+            self._exited(msg)
+
+    def _exited(self, msg: dict) -> None:
+        status = msg.get("exited")
+        self.exit_status = status if type(status) is int else None
+        self.oom = bool(msg.get("oom"))
 
     def _drain_output(self) -> None:
         while True:

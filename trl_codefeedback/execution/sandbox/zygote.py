@@ -9,9 +9,9 @@ Control protocol on a ``SOCK_SEQPACKET`` socket with the trusted worker, one JSO
 
 * worker -> zygote: ``{"op": "spawn", "limits": {...}}`` with 4 fds attached (SCM_RIGHTS):
   stdin, stdout, stderr and the channel end for the program process;
-* zygote -> worker: ``{"pid": N}`` once forked, then ``{"exited": wait_status}`` once the
-  program's first process ended (by itself, or after ``{"op": "kill"}``) and everything it
-  started was killed and reaped.
+* zygote -> worker: ``{"pid": N}`` once forked, then ``{"exited": wait_status, "oom": bool}`` once
+  the program's first process ended (by itself, or after ``{"op": "kill"}``) and everything it
+  started was killed and reaped; ``oom``: the cgroup's memory limit killed one of its processes.
 """
 
 from __future__ import annotations
@@ -80,8 +80,8 @@ def serve(sock: socket.socket, uid: int, info: dict) -> None:
                 os.close(fd)
         _send(sock, {"pid": pid})
         status = _wait_program(sock, pid)
-        isolation.finish_program(pid, uid, info, workdir)
-        _send(sock, {"exited": status})
+        facts = isolation.finish_program(pid, uid, info, workdir) or {}
+        _send(sock, {"exited": status, "oom": bool(facts.get("oom"))})
 
 
 def start_zygote(uid: int, isolate: bool, tmp_mb: int) -> tuple[socket.socket, int, dict]:
