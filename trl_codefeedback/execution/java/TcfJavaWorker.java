@@ -1,30 +1,38 @@
-// trl-codefeedback Java worker: a long-lived JVM that compiles candidate programs in memory
-// (javax.tools) and runs their test checks, each program in its own class loader.
-// Protocol (stdin): blocks of "key nbytes\n<bytes>\n" lines ended by "END\n"; one JSON line back.
-// Untrusted threads run in ThreadGroup "tcf-sandbox"; a SecurityManager (Java 17, deprecated but
-// functional) traps System.exit / Runtime.halt, process spawning, file writes, sockets and
-// stdout/stderr replacement for those threads only.
-import javax.tools.*;
+// trl-codefeedback candidate worker: a long-lived JVM that compiles candidate programs in memory
+// and evaluates each check's *actual* expressions, nothing else. It never sees expected values
+// or comparisons: each check is a probe method of the test class that runs the statements
+// touching the program's classes and returns their values, which go back as plain, tagged data
+// (TcfValues) to the trusted oracle (TcfJavaOracle, another JVM) that judges them.
+//
+// Protocol (stdin): blocks of "key nbytes\n<bytes>\n" ended by "END\n"; one JSON line back that
+// starts with the request's nonce. Everything this JVM says is treated as untrusted data.
+//
+// Containment inside the JVM (the OS sandbox around it is the launcher's job): programs are
+// loaded by a fresh class loader per program (parent: the platform loader) with their own
+// ProtectionDomain; a SecurityManager denies, whenever a program class is on the access-control
+// stack (threads it starts, finalizers, callbacks from JDK code) or the thread belongs to the
+// program's thread group: System.exit / halt, processes, file writes, /proc and /dev reads,
+// sockets, raw file descriptors, replacing System.in/out/err, reflection past access checks
+// (sun.misc.Unsafe, the worker's fields), internal packages, class loaders, system properties,
+// and starting or touching threads outside its own thread group.
 import java.io.*;
 import java.lang.reflect.*;
-import java.net.URI;
 import java.nio.charset.StandardCharsets;
-import java.security.Permission;
+import java.security.*;
 import java.util.*;
+import com.sun.source.tree.*;
+import com.sun.source.util.*;
 
 public final class TcfJavaWorker {
-    static final ThreadGroup SANDBOX = new ThreadGroup("tcf-sandbox");
-    static PrintStream proto;
-    static JavaCompiler compiler;
-    static StandardJavaFileManager stdFm;
-    static MemFm memFm;
-    static volatile boolean exitAttempted;
-    static volatile StackTraceElement[] exitTrace;
-    static final CapStream CAP = new CapStream();
-    static boolean securityManager;
-    // JavacTaskPool (jdk.compiler internal, used by jshell) reuses javac's Context between
-    // compilations, so the JDK's symbols are read once: several times faster than getTask().
-    static com.sun.tools.javac.api.JavacTaskPool pool;
+    private static final ThreadGroup SANDBOX = new ThreadGroup("tcf-sandbox");
+    private static PrintStream proto;
+    private static TcfCommon.Compiler compiler;
+    private static volatile boolean exitAttempted;
+    private static volatile StackTraceElement[] exitTrace;
+    private static final CapStream CAP = new CapStream();
+    private static boolean securityManager;
+    private static final RuntimePermission TRUSTED = new RuntimePermission("tcf.trusted");
+    private static final List<String> OPTS = List.of("-proc:none", "-g", "-nowarn", "-Xlint:none", "-implicit:none", "-Xmaxerrs", "20");
 
     static final class ExitTrap extends SecurityException {
         ExitTrap(int status) { super("System.exit(" + status + ") called by the program"); }
@@ -36,38 +44,93 @@ public final class TcfJavaWorker {
 
     static boolean inSandbox() {
         ThreadGroup g = Thread.currentThread().getThreadGroup();
-        return g != null && (g == SANDBOX || SANDBOX.parentOf(g));
+        return inSandbox(g);
+    }
+
+    static boolean inSandbox(ThreadGroup g) { return g != null && (g == SANDBOX || SANDBOX.parentOf(g)); }
+
+    /** A program class on the access-control stack (honours doPrivileged and inherited contexts). */
+    static boolean candidateOnStack() {
+        try {
+            AccessController.checkPermission(TRUSTED);
+            return false;
+        } catch (AccessControlException e) {
+            return true;
+        }
+    }
+
+    /** Program classes lack only TRUSTED; the Guard decides the rest. */
+    static final class ProgramPolicy extends Policy {
+        @Override public boolean implies(ProtectionDomain d, Permission p) {
+            return !(d != null && d.getClassLoader() instanceof ProgLoader && p == TRUSTED);
+        }
+    }
+
+    static boolean deniedInSandbox(Permission p) {
+        String name = p.getName();
+        if (p instanceof RuntimePermission) {
+            return name.equals("setSecurityManager") || name.equals("createSecurityManager") || name.equals("setIO")
+                    || name.equals("writeFileDescriptor") || name.equals("readFileDescriptor");
+        }
+        if (p instanceof FilePermission) {
+            String a = p.getActions();
+            return a.contains("write") || a.contains("delete") || a.contains("execute");
+        }
+        return p instanceof java.net.SocketPermission;
+    }
+
+    static boolean dangerous(Permission p) {
+        if (deniedInSandbox(p)) return true;
+        String name = p.getName();
+        if (p instanceof RuntimePermission) {
+            return name.equals("setContextClassLoader") || name.equals("createClassLoader") || name.equals("getClassLoader")
+                    || name.startsWith("accessClassInPackage.sun.") || name.startsWith("accessClassInPackage.jdk.")
+                    || name.startsWith("accessClassInPackage.com.sun.") || name.equals("defineClassInPackage")
+                    || name.equals("enableContextClassLoaderOverride") || name.equals("setDefaultUncaughtExceptionHandler")
+                    || name.equals("shutdownHooks") || name.startsWith("loadLibrary") || name.equals("accessSystemModules");
+        }
+        if (p instanceof ReflectPermission) return name.equals("suppressAccessChecks");
+        if (p instanceof PropertyPermission) return p.getActions().contains("write");
+        if (p instanceof FilePermission) {
+            return (name.startsWith("/proc") || name.startsWith("/dev")) && !name.equals("/dev/urandom")
+                    && !name.equals("/dev/random") && !name.equals("/dev/null") && !name.equals("/dev/zero");
+        }
+        if (p instanceof SecurityPermission) {
+            return name.startsWith("set") || name.startsWith("insert") || name.startsWith("remove") || name.startsWith("putProvider")
+                    || name.startsWith("clearProvider") || name.equals("createAccessControlContext");
+        }
+        return false;
     }
 
     static final class Guard extends SecurityManager {
-        @Override public void checkPermission(Permission p) {
-            if (!inSandbox()) return;
-            String name = p.getName();
-            if (p instanceof RuntimePermission) {
-                if (name.startsWith("exitVM")) {
-                    exitAttempted = true;
-                    ExitTrap t = new ExitTrap(0);
-                    exitTrace = t.getStackTrace();
-                    throw t;
-                }
-                if (name.equals("setSecurityManager") || name.equals("createSecurityManager") || name.equals("setIO")
-                        || name.equals("writeFileDescriptor") || name.equals("readFileDescriptor")) {
-                    throw new SecurityException("denied in sandbox: " + p);
-                }
-            } else if (p instanceof FilePermission) {
-                String a = p.getActions();
-                if (a.contains("write") || a.contains("delete") || a.contains("execute")) throw new SecurityException("denied in sandbox: " + p);
-            } else if (p instanceof java.net.SocketPermission) {
-                throw new SecurityException("denied in sandbox: " + p);
-            }
+        private SecurityException deny(Permission p) {
+            if (p instanceof RuntimePermission && p.getName().startsWith("exitVM")) return trapExit(0);
+            return new SecurityException("denied in sandbox: " + p);
         }
-        @Override public void checkPermission(Permission p, Object ctx) { checkPermission(p); }
-        @Override public void checkExit(int status) {
-            if (!inSandbox()) return;
+
+        private static ExitTrap trapExit(int status) {
             exitAttempted = true;
             ExitTrap t = new ExitTrap(status);
             exitTrace = t.getStackTrace();
-            throw t;
+            return t;
+        }
+
+        @Override public void checkPermission(Permission p) {
+            boolean exit = p instanceof RuntimePermission && p.getName().startsWith("exitVM");
+            if (inSandbox() && (exit || deniedInSandbox(p))) throw deny(p);
+            if ((exit || dangerous(p)) && candidateOnStack()) throw deny(p);
+        }
+        @Override public void checkPermission(Permission p, Object ctx) { checkPermission(p); }
+        @Override public void checkExit(int status) {
+            if (inSandbox() || candidateOnStack()) throw trapExit(status);
+        }
+        @Override public void checkAccess(ThreadGroup g) {
+            if (!inSandbox(g) && candidateOnStack()) throw new SecurityException("denied in sandbox: a program may only use its own thread group");
+            super.checkAccess(g);
+        }
+        @Override public void checkAccess(Thread t) {
+            if (!inSandbox(t.getThreadGroup()) && candidateOnStack()) throw new SecurityException("denied in sandbox: a program may only touch its own threads");
+            super.checkAccess(t);
         }
     }
 
@@ -84,86 +147,19 @@ public final class TcfJavaWorker {
         }
     }
 
-    // ------------------------------------------------------------------ in-memory compilation
-
-    static final class MemSource extends SimpleJavaFileObject {
-        final String src;
-        MemSource(String cls, String src) { super(URI.create("string:///" + cls + ".java"), Kind.SOURCE); this.src = src; }
-        @Override public CharSequence getCharContent(boolean ignore) { return src; }
-    }
-
-    static final class MemClass extends SimpleJavaFileObject {
-        final ByteArrayOutputStream bytes = new ByteArrayOutputStream();
-        MemClass(String name) { super(URI.create("mem:///" + name.replace('.', '/') + ".class"), Kind.CLASS); }
-        @Override public OutputStream openOutputStream() { return bytes; }
-    }
-
-    static final class MemFm extends ForwardingJavaFileManager<StandardJavaFileManager> {
-        Map<String, MemClass> out = new LinkedHashMap<>();
-        MemFm(StandardJavaFileManager fm) { super(fm); }
-        @Override public JavaFileObject getJavaFileForOutput(Location loc, String name, JavaFileObject.Kind kind, FileObject sibling) {
-            MemClass c = new MemClass(name);
-            out.put(name, c);
-            return c;
-        }
-    }
-
+    /** One program's classes, each defined with the program's ProtectionDomain. */
     static final class ProgLoader extends ClassLoader {
-        final Map<String, MemClass> classes;
-        ProgLoader(Map<String, MemClass> classes) { super("tcf-program", ClassLoader.getPlatformClassLoader()); this.classes = classes; }
+        private final Map<String, byte[]> classes;
+        private final ProtectionDomain domain;
+        ProgLoader(Map<String, byte[]> classes) {
+            super("tcf-program", ClassLoader.getPlatformClassLoader());
+            this.classes = classes;
+            this.domain = new ProtectionDomain(new CodeSource(null, (java.security.cert.Certificate[]) null), null, this, null);
+        }
         @Override protected Class<?> findClass(String name) throws ClassNotFoundException {
-            MemClass c = classes.get(name);
-            if (c == null) throw new ClassNotFoundException(name);
-            byte[] b = c.bytes.toByteArray();
-            return defineClass(name, b, 0, b.length);
-        }
-    }
-
-    // ------------------------------------------------------------------ JSON out
-
-    static String q(String s) {
-        if (s == null) return "null";
-        StringBuilder b = new StringBuilder(s.length() + 8).append('"');
-        for (int i = 0; i < s.length(); i++) {
-            char c = s.charAt(i);
-            switch (c) {
-                case '"': b.append("\\\""); break;
-                case '\\': b.append("\\\\"); break;
-                case '\n': b.append("\\n"); break;
-                case '\r': b.append("\\r"); break;
-                case '\t': b.append("\\t"); break;
-                default:
-                    if (c < 0x20 || (c >= 0xD800 && c <= 0xDFFF)) b.append(String.format("\\u%04x", (int) c));
-                    else b.append(c);
-            }
-        }
-        return b.append('"').toString();
-    }
-
-    static String clip(String s, int n) { return s == null ? null : (s.length() > n ? s.substring(0, n) : s); }
-
-    // ------------------------------------------------------------------ protocol in
-
-    static String readLine(InputStream in) throws IOException {
-        ByteArrayOutputStream b = new ByteArrayOutputStream();
-        int c;
-        while ((c = in.read()) != -1 && c != '\n') b.write(c);
-        if (c == -1 && b.size() == 0) return null;
-        return b.toString(StandardCharsets.UTF_8);
-    }
-
-    static Map<String, String> readRequest(InputStream in) throws IOException {
-        Map<String, String> req = new HashMap<>();
-        while (true) {
-            String line = readLine(in);
-            if (line == null) return null;
-            if (line.equals("END")) return req;
-            int sp = line.lastIndexOf(' ');
-            String key = line.substring(0, sp);
-            int n = Integer.parseInt(line.substring(sp + 1));
-            byte[] data = in.readNBytes(n);
-            in.read(); // newline
-            req.put(key, new String(data, StandardCharsets.UTF_8));
+            byte[] b = classes.get(name);
+            if (b == null) throw new ClassNotFoundException(name);
+            return defineClass(name, b, 0, b.length, domain);
         }
     }
 
@@ -172,85 +168,169 @@ public final class TcfJavaWorker {
     public static void main(String[] args) throws Exception {
         proto = new PrintStream(new FileOutputStream(FileDescriptor.out), false, StandardCharsets.UTF_8);
         InputStream in = new BufferedInputStream(new FileInputStream(FileDescriptor.in), 1 << 16);
-        compiler = ToolProvider.getSystemJavaCompiler();
-        if (compiler == null) {
-            proto.println("{\"hello\":false,\"error\":\"no system Java compiler (a JRE, not a JDK?)\"}");
+        try {
+            compiler = new TcfCommon.Compiler();
+        } catch (Throwable e) {
+            proto.println("{\"hello\":false,\"error\":" + TcfCommon.q(String.valueOf(e.getMessage())) + "}");
             proto.flush();
             return;
-        }
-        stdFm = compiler.getStandardFileManager(null, Locale.ROOT, StandardCharsets.UTF_8);
-        if (!"0".equals(System.getProperty("tcf.pool"))) {
-            try { pool = new com.sun.tools.javac.api.JavacTaskPool(1); } catch (Throwable e) { pool = null; }
         }
         PrintStream cap = new PrintStream(CAP, true, StandardCharsets.UTF_8);
         System.setOut(cap);
         System.setErr(cap);
         System.setIn(new ByteArrayInputStream(new byte[0]));  // programs read an empty stdin, never the protocol
         try {
+            Policy.setPolicy(new ProgramPolicy());
             System.setSecurityManager(new Guard());
             securityManager = true;
         } catch (Throwable e) {
             securityManager = false;
         }
-        proto.println("{\"hello\":true,\"security_manager\":" + securityManager + ",\"task_pool\":" + (pool != null) + ",\"java\":" + q(System.getProperty("java.version")) + "}");
+        proto.println("{\"hello\":true,\"security_manager\":" + securityManager + ",\"task_pool\":" + (compiler.pool != null)
+                + ",\"java\":" + TcfCommon.q(System.getProperty("java.version")) + "}");
         proto.flush();
         while (true) {
-            Map<String, String> req = readRequest(in);
+            Map<String, String> req = TcfCommon.readRequest(in);
             if (req == null) return;
+            String nonce = req.getOrDefault("nonce", "");
             String resp;
             try {
                 resp = handle(req);
             } catch (Throwable e) {
-                StringWriter sw = new StringWriter();
-                e.printStackTrace(new PrintWriter(sw));
-                resp = "{\"status\":\"harness_error\",\"error_type\":\"HarnessError\",\"error_message\":" + q(clip("java worker: " + sw, 2000)) + ",\"recycle\":true}";
+                resp = "\"status\":\"harness_error\",\"error_message\":" + TcfCommon.q(TcfCommon.clip("java worker: " + TcfCommon.stackTrace(e), 2000))
+                        + ",\"recycle\":true";
             }
-            proto.println(resp);
+            proto.println("{\"nonce\":" + TcfCommon.q(nonce) + "," + resp + "}");
             proto.flush();
             if (resp.contains("\"recycle\":true")) return;  // the parent starts a fresh worker
         }
     }
 
-    static String handle(Map<String, String> req) throws Exception {
-        String cls = req.getOrDefault("file", "Main");
-        String src = req.get("source");
-        int candLines = Integer.parseInt(req.get("candidate_lines"));
-        long t0 = System.nanoTime();
-        // One file manager for the life of the worker (the task pool keeps the first one it sees).
-        if (memFm == null) memFm = new MemFm(stdFm);
-        MemFm fm = memFm;
-        fm.out = new LinkedHashMap<>();
-        DiagnosticCollector<JavaFileObject> diags = new DiagnosticCollector<>();
-        List<String> opts = List.of("-proc:none", "-g", "-nowarn", "-Xlint:none", "-implicit:none", "-Xmaxerrs", "20");
-        List<MemSource> units = List.of(new MemSource(cls, src));
-        boolean ok = pool != null
-                ? pool.getTask(null, fm, diags, opts, null, units, task -> task.call())
-                : compiler.getTask(null, fm, diags, opts, null, units).call();
-        long compileMs = (System.nanoTime() - t0) / 1_000_000;
-        StringBuilder ds = new StringBuilder("[");
-        for (Diagnostic<? extends JavaFileObject> d : diags.getDiagnostics()) {
-            if (d.getKind() != Diagnostic.Kind.ERROR) continue;
-            if (ds.length() > 1) ds.append(',');
-            long line = d.getLineNumber();
-            ds.append("{\"kind\":").append(q(d.getKind().name().toLowerCase()))
-              .append(",\"code\":").append(q(d.getCode()))
-              .append(",\"line\":").append(line)
-              .append(",\"column\":").append(d.getColumnNumber())
-              .append(",\"message\":").append(q(clip(d.getMessage(Locale.ROOT), 1000))).append('}');
+    /** Public java.lang / java.util types a program may not shadow (Math, String, List, Arrays, ...). */
+    static String shadowed(String simpleName) {
+        for (String pkg : new String[] {"java.lang.", "java.util."}) {
+            try {
+                Class<?> c = Class.forName(pkg + simpleName, false, null);
+                if (Modifier.isPublic(c.getModifiers())) return c.getName();
+            } catch (ClassNotFoundException | LinkageError ignored) { }
         }
-        ds.append(']');
-        String checks = req.getOrDefault("checks", "");
-        if (!ok || checks.isEmpty()) {
-            return "{\"status\":" + q(ok ? "compiled" : "compile_error") + ",\"diagnostics\":" + ds + ",\"compile_ms\":" + compileMs + "}";
-        }
-        return run(fm.out, checks.split(","), cls, candLines, req, compileMs);
+        return null;
     }
 
-    static final class Box { volatile Throwable err; volatile boolean done; }
+    /** Parse, reject types named like JDK types in the candidate lines, then analyze and generate. */
+    static boolean compileChecked(JavacTask task, int candLines, List<String> extra, Set<String> testClasses) {
+        try {
+            Iterable<? extends CompilationUnitTree> units = task.parse();
+            Trees trees = Trees.instance(task);
+            for (CompilationUnitTree unit : units) {
+                LineMap lines = unit.getLineMap();
+                new TreePathScanner<Void, Void>() {
+                    @Override public Void visitClass(ClassTree c, Void v) {
+                        String name = c.getSimpleName().toString();
+                        long pos = trees.getSourcePositions().getStartPosition(unit, c);
+                        long line = pos < 0 ? -1 : lines.getLineNumber(pos);
+                        String jdk = name.isEmpty() ? null : shadowed(name);
+                        if (jdk != null && line >= 1 && line <= candLines) {
+                            extra.add("{\"kind\":\"error\",\"code\":\"compiler.err.shadows.jdk.type\",\"line\":" + line
+                                    + ",\"column\":" + lines.getColumnNumber(pos) + ",\"start\":-1,\"end\":-1,\"message\":"
+                                    + TcfCommon.q("type " + name + " shadows " + jdk + ": a program may not declare a type named like a "
+                                    + "java.lang or java.util type") + "}");
+                        }
+                        return super.visitClass(c, v);
+                    }
+                }.scan(unit, null);
+            }
+            if (!extra.isEmpty()) return false;
+            task.analyze();
+            // Classes the test part declares (e.g. double-brace `new HashMap(){{...}}` arguments), by binary name.
+            javax.lang.model.util.Elements elements = task.getElements();
+            for (CompilationUnitTree unit : units) {
+                LineMap lines = unit.getLineMap();
+                new TreePathScanner<Void, Void>() {
+                    @Override public Void visitClass(ClassTree c, Void v) {
+                        long pos = trees.getSourcePositions().getStartPosition(unit, c);
+                        if (pos >= 0 && lines.getLineNumber(pos) > candLines) {
+                            javax.lang.model.element.Element e = trees.getElement(getCurrentPath());
+                            if (e instanceof javax.lang.model.element.TypeElement) testClasses.add(elements.getBinaryName((javax.lang.model.element.TypeElement) e).toString());
+                        }
+                        return super.visitClass(c, v);
+                    }
+                }.scan(unit, null);
+            }
+            task.generate();
+            return true;
+        } catch (IOException | RuntimeException e) {
+            return false;
+        }
+    }
 
-    static String run(Map<String, MemClass> classes, String[] checks, String file, int candLines, Map<String, String> req, long compileMs) throws Exception {
+    static String handle(Map<String, String> req) throws Exception {
+        String cls = req.getOrDefault("file", "Main");
+        int candLines = Integer.parseInt(req.get("candidate_lines"));
+        List<String> extra = new ArrayList<>();
+        Set<String> testClasses = new HashSet<>();
+        TcfCommon.Result r = compiler.compile(cls, req.get("source"), OPTS, task -> compileChecked(task, candLines, extra, testClasses));
+        StringBuilder ds = new StringBuilder("[");
+        for (String e : extra) ds.append(ds.length() > 1 ? "," : "").append(e);
+        for (javax.tools.Diagnostic<? extends javax.tools.JavaFileObject> d : r.errors) ds.append(ds.length() > 1 ? "," : "").append(TcfCommon.diagJson(d, 0));
+        ds.append(']');
+        String checks = req.getOrDefault("checks", "");
+        boolean ok = r.ok && extra.isEmpty();
+        if (!ok || checks.isEmpty()) {
+            return "\"status\":" + TcfCommon.q(ok ? "compiled" : "compile_error") + ",\"diagnostics\":" + ds + ",\"compile_ms\":" + r.ms;
+        }
+        return run(r.classes, testClasses, checks.split(","), cls, candLines, req, r.ms);
+    }
+
+    /** What one check thread found, as strings only (the worker never calls program code itself). */
+    static final class Box {
+        volatile boolean done;
+        volatile String outcome, type, msg;
+        volatile long line = -1;
+        volatile String[] values;
+    }
+
+    static void runCheck(Method m, Box box, String file, int candLines, int maxChars, Set<String> testClasses, ClassLoader loader) {
+        try {
+            Object[] vals = (Object[]) m.invoke(null);
+            String[] enc = new String[vals.length];
+            int budget = maxChars;
+            for (int k = 0; k < vals.length; k++) {
+                enc[k] = TcfValues.encode(vals[k], budget, testClasses, loader);
+                budget -= enc[k].length();
+            }
+            box.values = enc;
+            box.outcome = "value";
+        } catch (TcfValues.NotPlain e) {
+            box.outcome = "fail"; box.type = "NotPlainData"; box.msg = e.getMessage();
+        } catch (Throwable e) {
+            Throwable err = e instanceof InvocationTargetException && e.getCause() != null ? e.getCause() : e;
+            classify(err, box, file, candLines);
+        } finally {
+            box.done = true;
+        }
+    }
+
+    static void classify(Throwable e, Box box, String file, int candLines) {
+        try {
+            if (e instanceof OutputLimitError) { box.outcome = "resource"; box.type = "OutputLimitExceeded"; return; }
+            if (e instanceof OutOfMemoryError) { box.outcome = "resource"; box.type = "OutOfMemoryError"; box.msg = "out of memory"; return; }
+            box.outcome = "error";
+            box.type = e.getClass().getSimpleName();
+            box.line = candidateLine(e.getStackTrace(), file, candLines);
+            String m = e.getMessage();
+            box.msg = m == null ? e.getClass().getName() : m;
+        } catch (Throwable again) {  // a program's Throwable whose methods throw
+            box.outcome = "error";
+            if (box.type == null) box.type = "Throwable";
+            if (box.msg == null) box.msg = "an exception whose methods fail";
+        }
+    }
+
+    static String run(Map<String, byte[]> classes, Set<String> testClasses, String[] checks, String file, int candLines, Map<String, String> req, long compileMs) throws Exception {
         long testMs = Long.parseLong(req.get("test_timeout_ms"));
         long progMs = Long.parseLong(req.get("program_timeout_ms"));
+        int maxChars = Integer.parseInt(req.getOrDefault("value_chars", "4000000"));
         long t0 = System.nanoTime();
         long deadline = t0 + progMs * 1_000_000L;
         exitAttempted = false;
@@ -261,107 +341,77 @@ public final class TcfJavaWorker {
         ProgLoader loader = new ProgLoader(classes);
         Class<?> main = loader.loadClass(req.getOrDefault("main_class", "Main"));
         ThreadGroup group = new ThreadGroup(SANDBOX, "tcf-program");
-        String[] outcomes = new String[checks.length];
-        Arrays.fill(outcomes, "not_run");
-        String firstType = null, firstMsg = null; long firstLine = -1; String firstOutcome = null;
-        boolean recycle = false;
+        StringBuilder out = new StringBuilder("\"status\":\"ran\",\"checks\":[");
+        boolean recycle = false, stopAll = false;
         for (int i = 0; i < checks.length; i++) {
+            if (i > 0) out.append(',');
             long left = (deadline - System.nanoTime()) / 1_000_000L;
+            if (stopAll) { out.append("{\"o\":\"not_run\"}"); continue; }
             if (left <= 0) {
-                if (firstOutcome == null) { firstOutcome = "timeout"; firstType = "Timeout"; firstMsg = "program exceeded its time limit"; }
-                outcomes[i] = "timeout";
-                break;
+                out.append("{\"o\":\"timeout\",\"type\":\"Timeout\",\"msg\":\"program exceeded its time limit\"}");
+                stopAll = true;
+                continue;
             }
-            final Method m = checks[i].equals("main") ? main.getDeclaredMethod("main", String[].class) : main.getDeclaredMethod(checks[i]);
+            final Method m = main.getDeclaredMethod(checks[i]);
             m.setAccessible(true);
-            final boolean isMain = checks[i].equals("main");
             final Box box = new Box();
-            Thread t = new Thread(group, () -> {
-                try {
-                    if (isMain) m.invoke(null, (Object) new String[0]); else m.invoke(null);
-                } catch (InvocationTargetException e) {
-                    box.err = e.getCause();
-                } catch (Throwable e) {
-                    box.err = e;
-                } finally {
-                    box.done = true;
-                }
-            }, "tcf-check-" + i, 16L << 20);
+            Thread t = new Thread(group, () -> runCheck(m, box, file, candLines, maxChars, testClasses, loader), "tcf-check-" + i, 16L << 20);
             t.setContextClassLoader(loader);
             t.start();
             t.join(Math.max(1, Math.min(testMs, left)));
-            String o; String type = null, msg = null; long line = -1;
-            if (t.isAlive() && !box.done) {
+            String o, type = null, msg = null; long line = -1;
+            if (!box.done) {
                 o = "timeout"; type = "Timeout";
                 msg = testMs <= left ? "test " + i + " exceeded its time limit" : "program exceeded its time limit";
                 if (!stop(t)) recycle = true;
+            } else if (exitAttempted) {
+                o = "error"; type = "SystemExit"; msg = "System.exit called by the program before the tests finished";
+                line = candidateLine(exitTrace, file, candLines);
+            } else if (CAP.exceeded || "OutputLimitExceeded".equals(box.type)) {  // even when the program caught it
+                o = "resource"; type = "OutputLimitExceeded"; msg = "program printed more than " + CAP.cap + " bytes";
             } else {
-                Throwable e = box.err;
-                if (exitAttempted) {
-                    o = "error"; type = "SystemExit"; msg = "System.exit called by the program before the tests finished";
-                    line = candidateLine(exitTrace, file, candLines);
-                } else if (e instanceof OutputLimitError || CAP.exceeded) {  // even when the program caught it
-                    o = "resource"; type = "OutputLimitExceeded"; msg = "program printed more than " + CAP.cap + " bytes";
-                } else if (e == null) {
-                    o = "pass";
-                } else if (e instanceof OutOfMemoryError) {
-                    o = "resource"; type = "OutOfMemoryError"; msg = String.valueOf(e.getMessage());
-                    recycle = true;
-                } else {
-                    line = candidateLine(e.getStackTrace(), file, candLines);
-                    StackTraceElement[] st = e.getStackTrace();
-                    boolean testFailure = e.getClass() == Exception.class && st.length > 0 && st[0].getClassName().equals(main.getName())
-                            && line < 0;
-                    o = testFailure ? "fail" : "error";
-                    type = testFailure ? "WrongAnswer" : e.getClass().getSimpleName();
-                    msg = e.getMessage() == null ? e.getClass().getName() : e.getMessage();
-                }
+                o = box.outcome; type = box.type; msg = box.msg; line = box.line;
+                if ("OutOfMemoryError".equals(type)) recycle = true;
             }
-            outcomes[i] = o;
-            if (!o.equals("pass") && firstOutcome == null) { firstOutcome = o; firstType = type; firstMsg = msg; firstLine = line; }
-            if (recycle || exitAttempted) break;
-            if (o.equals("timeout") && System.nanoTime() >= deadline) break;
+            out.append("{\"o\":").append(TcfCommon.q(o));
+            if (type != null) out.append(",\"type\":").append(TcfCommon.q(type)).append(",\"msg\":").append(TcfCommon.q(TcfCommon.clip(msg, 1000)));
+            if (line >= 1) out.append(",\"line\":").append(line);
+            if ("value".equals(o)) {
+                out.append(",\"v\":[");
+                String[] vs = box.values;
+                for (int k = 0; k < vs.length; k++) out.append(k > 0 ? "," : "").append(TcfCommon.q(vs[k]));
+                out.append(']');
+            }
+            out.append('}');
+            if (recycle || exitAttempted || (o.equals("timeout") && System.nanoTime() >= deadline)) stopAll = true;
         }
+        out.append(']');
         // Leftover threads: daemon ones are stopped (a plain JVM would exit past them); a
-        // non-daemon thread keeps a plain JVM alive, so it counts as a timeout once the deadline passes.
+        // non-daemon thread keeps a plain JVM alive, so it is a timeout once the deadline passes.
         Thread[] left = new Thread[group.activeCount() + 8];
         int n = group.enumerate(left, true);
-        boolean nonDaemon = false;
-        for (int i = 0; i < n; i++) if (!left[i].isDaemon()) nonDaemon = true;
-        if (nonDaemon) {
-            for (int i = 0; i < n; i++) {
-                if (left[i].isDaemon()) continue;
-                long ms = (deadline - System.nanoTime()) / 1_000_000L;
-                if (ms > 0) left[i].join(ms);
-            }
-            n = group.enumerate(left, true);
-            boolean still = false;
-            for (int i = 0; i < n; i++) if (!left[i].isDaemon() && left[i].isAlive()) still = true;
-            if (still && (firstOutcome == null || firstOutcome.equals("fail"))) {
-                firstOutcome = "timeout"; firstType = "Timeout"; firstMsg = "a thread started by the program was still running at the time limit"; firstLine = -1;
-                for (int i = 0; i < outcomes.length; i++) if (outcomes[i].equals("pass")) outcomes[i] = "timeout";
-            }
+        boolean still = false;
+        for (int i = 0; i < n; i++) {
+            if (left[i].isDaemon()) continue;
+            long ms = (deadline - System.nanoTime()) / 1_000_000L;
+            if (ms > 0) left[i].join(ms);
+            if (left[i].isAlive()) still = true;
         }
         n = group.enumerate(left, true);
         for (int i = 0; i < n; i++) if (!stop(left[i])) recycle = true;
         if (!recycle) {
             try { group.destroy(); } catch (Throwable ignored) { }
         }
-        if (exitAttempted && (firstOutcome == null || !"SystemExit".equals(firstType))) {
-            firstOutcome = "error"; firstType = "SystemExit"; firstMsg = "System.exit called by the program"; firstLine = candidateLine(exitTrace, file, candLines);
-            for (int i = 0; i < outcomes.length; i++) if (outcomes[i].equals("pass")) { outcomes[i] = "error"; break; }
+        if (java.util.concurrent.ForkJoinPool.commonPool().getActiveThreadCount() > 0) {
+            Thread.sleep(20);
+            if (java.util.concurrent.ForkJoinPool.commonPool().getActiveThreadCount() > 0) recycle = true;  // program work still running there
         }
-        long runMs = (System.nanoTime() - t0) / 1_000_000;
-        StringBuilder b = new StringBuilder("{\"status\":\"ran\",\"outcomes\":[");
-        for (int i = 0; i < outcomes.length; i++) b.append(i > 0 ? "," : "").append(q(outcomes[i]));
-        b.append("],\"first\":").append(q(firstOutcome))
-         .append(",\"error_type\":").append(q(firstType))
-         .append(",\"error_message\":").append(q(clip(firstMsg, 1000)))
-         .append(",\"line\":").append(firstLine)
-         .append(",\"compile_ms\":").append(compileMs)
-         .append(",\"run_ms\":").append(runMs)
-         .append(",\"recycle\":").append(recycle).append('}');
-        return b.toString();
+        out.append(",\"leftover_thread\":").append(still);
+        if (exitAttempted) out.append(",\"exit_line\":").append(candidateLine(exitTrace, file, candLines));
+        out.append(",\"compile_ms\":").append(compileMs)
+           .append(",\"run_ms\":").append((System.nanoTime() - t0) / 1_000_000)
+           .append(",\"recycle\":").append(recycle);
+        return out.toString();
     }
 
     @SuppressWarnings("deprecation")
@@ -378,7 +428,7 @@ public final class TcfJavaWorker {
         if (st == null) return -1;
         String fname = file + ".java";
         for (StackTraceElement f : st) {
-            if (fname.equals(f.getFileName()) && f.getLineNumber() >= 1 && f.getLineNumber() <= candLines) return f.getLineNumber();
+            if (f != null && fname.equals(f.getFileName()) && f.getLineNumber() >= 1 && f.getLineNumber() <= candLines) return f.getLineNumber();
         }
         return -1;
     }

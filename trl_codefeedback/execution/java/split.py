@@ -99,9 +99,14 @@ def _next_word(src: str, i: int) -> str:
     return m.group(0) if m else ""
 
 
-def split_statements(body: str) -> list[str]:
-    """Top-level statements of a method body (comments between them are dropped)."""
-    out: list[str] = []
+def statement_spans(body: str) -> list[tuple[int, int]]:
+    """``(start, end)`` of each top-level statement of a method body (comments between them skipped).
+
+    >>> body = "int a = 1; /* one */ if (a > 0) { a++; } else { a--; }"
+    >>> [body[s:e] for s, e in statement_spans(body)]
+    ['int a = 1;', 'if (a > 0) { a++; } else { a--; }']
+    """
+    out: list[tuple[int, int]] = []
     i, n = 0, len(body)
     while i < n:
         while i < n and body[i].isspace():
@@ -134,30 +139,53 @@ def split_statements(body: str) -> list[str]:
                 if first in ("if",) and _next_word(body, i) == "else":
                     continue
                 break
-        out.append(body[start:i].strip())
-    return [s for s in out if s]
+        end = i
+        while end > start and body[end - 1].isspace():
+            end -= 1
+        if end > start:
+            out.append((start, end))
+    return out
+
+
+def split_statements(body: str) -> list[str]:
+    """Top-level statements of a method body (comments between them are dropped)."""
+    return [body[s:e] for s, e in statement_spans(body)]
 
 
 def _is_check(stmt: str) -> bool:
     return stmt.startswith("if") and re.search(r"\bthrow\b", stmt) is not None
 
 
+@dataclass(frozen=True)
+class MainChecks:
+    """Where ``main``'s body is in a test, and its checks as groups of statement spans (offsets in the test)."""
+
+    open_idx: int
+    close_idx: int
+    groups: tuple[tuple[tuple[int, int], ...], ...]
+
+
 @functools.lru_cache(maxsize=4096)
-def split_java_main(test: str) -> JavaTestPlan:
-    """Rewrite ``test`` so each check of ``main`` is its own method (see the module doc)."""
+def main_checks(test: str) -> MainChecks | None:
+    """Group ``main``'s top-level statements into checks (None when the test has no parsable ``main``).
+
+    A check is the statements up to and including an ``if`` that throws; trailing statements join
+    the last check; checks that share a local variable are merged (so each compiles on its own).
+    """
     m = _MAIN_RE.search(test)
     if m is None:
-        return JavaTestPlan(test, ("main",))
+        return None
     open_idx = m.end() - 1
     close_idx = _match_brace(test, open_idx)
     if close_idx < 0:
-        return JavaTestPlan(test, ("main",))
-    stmts = split_statements(test[open_idx + 1:close_idx])
-    groups: list[list[str]] = []
-    cur: list[str] = []
-    for s in stmts:
-        cur.append(s)
-        if _is_check(s):
+        return None
+    base = open_idx + 1
+    spans = [(base + s, base + e) for s, e in statement_spans(test[base:close_idx])]
+    groups: list[list[tuple[int, int]]] = []
+    cur: list[tuple[int, int]] = []
+    for sp in spans:
+        cur.append(sp)
+        if _is_check(test[sp[0]:sp[1]]):
             groups.append(cur)
             cur = []
     if cur:
@@ -165,14 +193,12 @@ def split_java_main(test: str) -> JavaTestPlan:
             groups[-1].extend(cur)
         else:
             groups.append(cur)
-    if len(groups) <= 1:
-        return JavaTestPlan(test, ("main",))
-    # Merge groups that use a local declared in an earlier group.
-    merged: list[list[str]] = []
+    merged: list[list[tuple[int, int]]] = []
     declared: list[set[str]] = []
     for g in groups:
-        names = {d.group(1) for s in g if (d := _DECL_RE.match(s)) and _next_word(s, 0) not in ("return", "throw", "if", "new")}
-        used = set(_IDENT_RE.findall(" ".join(g)))
+        texts = [test[a:b] for a, b in g]
+        names = {d.group(1) for s in texts if (d := _DECL_RE.match(s)) and _next_word(s, 0) not in ("return", "throw", "if", "new")}
+        used = set(_IDENT_RE.findall(" ".join(texts)))
         hit = next((k for k, dn in enumerate(declared) if dn & used), None)
         if hit is None:
             merged.append(list(g))
@@ -184,16 +210,22 @@ def split_java_main(test: str) -> JavaTestPlan:
             del merged[hit + 1:], declared[hit + 1:]
             merged[hit].extend(g)
             declared[hit] |= names
-    if len(merged) <= 1:
+    return MainChecks(open_idx, close_idx, tuple(tuple(g) for g in merged))
+
+
+@functools.lru_cache(maxsize=4096)
+def split_java_main(test: str) -> JavaTestPlan:
+    """Rewrite ``test`` so each check of ``main`` is its own method (see the module doc)."""
+    mc = main_checks(test)
+    if mc is None or len(mc.groups) <= 1:
         return JavaTestPlan(test, ("main",))
-    names = tuple(f"__tcf_check_{i}" for i in range(len(merged)))
-    throws = "throws Exception"
+    names = tuple(f"__tcf_check_{i}" for i in range(len(mc.groups)))
     new_main = "\n".join(f"        {nm}();" for nm in names)
     methods = "".join(
-        f"\n    static void {nm}() {throws} {{\n" + "\n".join("        " + s for s in g) + "\n    }\n"
-        for nm, g in zip(names, merged)
+        f"\n    static void {nm}() throws Exception {{\n" + "\n".join("        " + test[a:b] for a, b in g) + "\n    }\n"
+        for nm, g in zip(names, mc.groups)
     )
-    source = test[: open_idx + 1] + "\n" + new_main + "\n    }\n" + methods + test[close_idx + 1:]
+    source = test[: mc.open_idx + 1] + "\n" + new_main + "\n    }\n" + methods + test[mc.close_idx + 1:]
     return JavaTestPlan(source, names)
 
 

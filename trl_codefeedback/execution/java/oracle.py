@@ -1,0 +1,165 @@
+"""The trusted side of Java verdicts: one oracle JVM that never loads a program's classes.
+
+:class:`TrustedOracle` plans each test once (javac on the test alone tells which statements
+need the program, see :mod:`.plan`), compiles the trusted test class once (cached in the oracle
+JVM by key, and re-sent if that JVM was restarted), and judges the values a candidate JVM
+returned by running the test's own statements on them.
+
+Example:
+    >>> oracle = TrustedOracle(java, classes, isolate=True)        # doctest: +SKIP
+    >>> plan = oracle.plan(test)                                    # doctest: +SKIP
+    >>> oracle.judge(plan, {0: ["I8;"]}, test_timeout_s=5.0)        # doctest: +SKIP
+    {0: {'o': 'pass'}}
+"""
+
+from __future__ import annotations
+
+import collections
+import threading
+from pathlib import Path
+
+from trl_codefeedback.execution.java.jdk import JVM_FLAGS
+from trl_codefeedback.execution.java.jvm import ChannelError, JvmProcess
+from trl_codefeedback.execution.java.plan import TRUSTED_IMPORTS, TrustedPlan, UnsupportedTest, build_plan
+
+ORACLE_HEAP_MB = 256
+COMPILE_TIMEOUT_S = 120.0
+REPLY_CAP = 16 << 20
+PLAN_CACHE = 4096
+
+
+class OracleError(RuntimeError):
+    """The trusted side failed (its JVM died, hung or could not start): a harness error, never a program's."""
+
+
+def utf16_len(s: str) -> int:
+    return len(s.encode("utf-16-le", "surrogatepass")) // 2
+
+
+def frame_values(values: list[str]) -> str:
+    """``<n>;`` then ``<len>:<value>`` per value (lengths in UTF-16 units, as Java counts them)."""
+    return f"{len(values)};" + "".join(f"{utf16_len(v)}:{v}" for v in values)
+
+
+class TrustedOracle:
+    """Thread-safe client of the oracle JVM, with the per-test plan cache."""
+
+    def __init__(self, java: str, classes: Path, isolate: bool):
+        self.java, self.classes, self.isolate = java, classes, isolate
+        self._lock = threading.Lock()
+        self._jvm: JvmProcess | None = None
+        self._plans: collections.OrderedDict[str, TrustedPlan | UnsupportedTest] = collections.OrderedDict()
+        self._compiled: set[str] = set()
+        self.stats = {"plans": 0, "compiles": 0, "restarts": 0}
+        self._start()
+
+    def _start(self) -> None:
+        if self._jvm is not None:
+            self._jvm.kill()
+            self.stats["restarts"] += 1
+        self._compiled.clear()
+        self._jvm = JvmProcess("oracle", 0, self.java, self.classes, "TcfJavaOracle", [f"-Xmx{ORACLE_HEAP_MB}m", *JVM_FLAGS], self.isolate)
+
+    def _ask(self, req: dict, timeout: float) -> dict:
+        """One request; on a dead or garbled oracle, restart it and retry once, then OracleError."""
+        for attempt in (0, 1):
+            try:
+                if self._jvm is None or not self._jvm.alive():
+                    self._start()
+                self._jvm.send(req)
+                resp = self._jvm.read_json(timeout, REPLY_CAP)
+                if resp.get("recycle"):
+                    self._start()
+                if "error" in resp:
+                    raise ChannelError("garbage", str(resp["error"]))
+                return resp
+            except (ChannelError, RuntimeError) as e:
+                if attempt == 1:
+                    raise OracleError(f"trusted Java oracle failed: {e}") from None
+                try:
+                    self._start()
+                except RuntimeError as e2:
+                    raise OracleError(f"trusted Java oracle could not restart: {e2}") from None
+        raise AssertionError("unreachable")
+
+    def plan(self, test: str) -> TrustedPlan:
+        """The cached plan for ``test``; UnsupportedTest when the test cannot be judged apart from the program."""
+        with self._lock:
+            hit = self._plans.get(test)
+            if hit is None:
+                hit = self._build(test)
+                self._plans[test] = hit
+                if len(self._plans) > PLAN_CACHE:
+                    self._plans.popitem(last=False)
+            else:
+                self._plans.move_to_end(test)
+        if isinstance(hit, UnsupportedTest):
+            raise hit
+        return hit
+
+    def _build(self, test: str) -> TrustedPlan | UnsupportedTest:
+        self.stats["plans"] += 1
+        resp = self._ask({"op": "analyze", "source": TRUSTED_IMPORTS + test}, COMPILE_TIMEOUT_S)
+        shift = utf16_len(TRUSTED_IMPORTS)
+        errors = [(_py_offset(test, d["start"] - shift), d.get("code") or "", d.get("message") or "")
+                  for d in resp.get("diagnostics", [])]
+        try:
+            plan = build_plan(test, errors)
+            self._compile(plan)
+        except UnsupportedTest as e:
+            return e
+        return plan
+
+    def _compile(self, plan: TrustedPlan) -> None:
+        resp = self._ask({"op": "compile", "key": plan.key, "source": plan.trusted_source}, COMPILE_TIMEOUT_S)
+        self.stats["compiles"] += 1
+        if not resp.get("ok"):
+            d = (resp.get("diagnostics") or [{}])[0]
+            raise UnsupportedTest(f"the test's trusted part does not compile: {str(d.get('message', '?')).splitlines()[0]}")
+        self._compiled.add(plan.key)
+
+    def judge(self, plan: TrustedPlan, values: dict[int, list[str]], test_timeout_s: float) -> dict[int, dict]:
+        """Outcome per check index (``{"o": "pass" | "fail" | "error" | "timeout", "type", "msg"}``)."""
+        if not values:
+            return {}
+        order = sorted(values)
+        req = {"op": "judge", "key": plan.key, "test_timeout_ms": str(int(test_timeout_s * 1000)),
+               "checks": ",".join(f"{i}:__tcf_check_{i}" for i in order)}
+        req.update({f"v{i}": frame_values(values[i]) for i in order})
+        timeout = test_timeout_s * len(order) + 30.0
+        with self._lock:
+            for _ in (0, 1):
+                if plan.key not in self._compiled:
+                    try:
+                        self._compile(plan)
+                    except UnsupportedTest as e:  # compiled before: the oracle itself misbehaves
+                        raise OracleError(str(e)) from None
+                resp = self._ask(req, timeout)
+                if resp.get("missing"):
+                    self._compiled.discard(plan.key)
+                    continue
+                checks = resp.get("checks")
+                if not isinstance(checks, list) or len(checks) != len(order):
+                    raise OracleError(f"trusted Java oracle gave a malformed reply: {str(resp)[:200]}")
+                return dict(zip(order, checks))
+        raise OracleError("trusted Java oracle lost the compiled test twice")
+
+    def pid(self) -> int | None:
+        return self._jvm.pid if self._jvm is not None and self._jvm.alive() else None
+
+    def close(self) -> None:
+        if self._jvm is not None:
+            self._jvm.kill()
+            self._jvm = None
+
+
+def _py_offset(text: str, utf16_offset: int) -> int:
+    """Python index of a UTF-16 offset into ``text`` (javac counts UTF-16 units)."""
+    if utf16_offset < 0 or text.isascii():
+        return utf16_offset
+    units = 0
+    for i, ch in enumerate(text):
+        if units >= utf16_offset:
+            return i
+        units += 2 if ord(ch) > 0xFFFF else 1
+    return len(text)
