@@ -196,3 +196,32 @@ def test_killed_worker_mid_batch_gives_harness_error_and_recovers():
         # harness errors are never cached
         again = ex.run(slow[:1])[0]
         assert not again.cached
+
+
+def test_aggregate_memory_over_the_limit_is_a_resource_limit(sandbox):
+    # Three forked children of 200 MiB each under a 256 MiB limit: per process each fits, together
+    # they do not. With a cgroup (root here, as in CI) the kernel stops the tree: resource_limit.
+    if not sandbox.isolation.get("cgroup"):
+        pytest.skip("no cgroup on this host: aggregate memory is bounded by forbidding processes instead")
+    code = (
+        "import os, time\n"
+        "def f():\n"
+        "    kids = []\n"
+        "    for _ in range(3):\n"
+        "        pid = os.fork()\n"
+        "        if pid == 0:\n"
+        "            block = bytearray(200 * 1024 * 1024)\n"
+        "            for i in range(0, len(block), 4096):\n"
+        "                block[i] = 1\n"
+        "            time.sleep(5)\n"
+        "            os._exit(0)\n"
+        "        kids.append(pid)\n"
+        "    for pid in kids:\n"
+        "        os.waitpid(pid, 0)\n"
+        "    block = bytearray(200 * 1024 * 1024)\n"
+        "    for i in range(0, len(block), 4096):\n"
+        "        block[i] = 1\n"
+        "    return 1\n"
+    )
+    fb = run1(sandbox, code, limits=Limits(memory_mb=256, test_timeout_s=8.0, program_timeout_s=10.0))
+    assert fb.status is Status.RESOURCE_LIMIT, fb

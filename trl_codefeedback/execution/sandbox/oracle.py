@@ -287,6 +287,11 @@ class Oracle:
             except (ProgramEnded, ProgramRaised, TypeError):
                 pass
         session.close()
+        if session.oom and self.first_bad is None:
+            # A process of the program was killed by its memory limit (all processes together),
+            # even if the answers it gave were right: the program broke its limit.
+            self.first_bad = {"o": "resource", "type": "MemoryError",
+                              "msg": "the program went over its memory limit (all its processes together)", "line": None}
         self.zygote_lost = self.zygote_lost or session.zygote_lost
         self.session = None
 
