@@ -351,3 +351,33 @@ def test_program_objects_cross_back_as_handles(executor):
     tests = {"kind": "asserts", "asserts": ["assert longest([Pair(1, 5), Pair(2, 3)]) == 4"]}
     fb = executor.run([Program(code, tests)], limits=LIMITS)[0]
     assert fb.status is Status.PASSED, fb
+
+
+def test_prompt_helpers_the_tests_call_stay_the_datasets(executor):
+    # HumanEval/32: the test checks candidate's root with the prompt's poly(). A program that
+    # redefines poly to always return 0 must not pass: the prelude (the prompt) is run trusted.
+    prelude = ("import math\n\ndef poly(xs, x):\n    return sum(c * math.pow(x, i) for i, c in enumerate(xs))\n\n"
+               "def find_zero(xs):\n    \"\"\"a root of poly(xs)\"\"\"\n")
+    test = ("import math\n\ndef check(candidate):\n    for xs in ([1, 2], [-6, 11, -6, 1], [2, -3]):\n"
+            "        x = candidate(xs)\n        assert math.fabs(poly(xs, x)) < 1e-4\n")
+    spec = {"kind": "check", "entry_point": "find_zero", "test": test, "prelude": prelude}
+    liar = prelude + "    return 12345.0\n\ndef poly(xs, x):\n    return 0\n"
+    fb = executor.run([Program(liar, spec)], limits=LIMITS)[0]
+    _not_forged(fb, "redefined poly")
+    honest = prelude + ("    lo, hi = -100.0, 100.0\n    while hi - lo > 1e-10:\n        mid = (lo + hi) / 2\n"
+                        "        if poly(xs, mid) * poly(xs, lo) > 0:\n            lo = mid\n        else:\n            hi = mid\n"
+                        "    return lo\n")
+    spec_one_root = {**spec, "test": test.replace("[1, 2], [-6, 11, -6, 1], [2, -3]", "[1, 2], [2, -3]")}
+    assert executor.run([Program(honest, spec_one_root)], limits=LIMITS)[0].status is Status.PASSED
+
+
+def test_a_function_named_like_a_builtin_is_the_programs_only_when_nothing_else_can_be(executor):
+    # MBPP 126 defines its own sum(a, b); its tests use no other program name.
+    mbpp126 = {"kind": "asserts", "asserts": ["assert sum(10,15) == 6", "assert sum(100,150) == 93"]}
+    code = ("def sum(a, b):\n    total = 0\n    for i in range(1, min(a, b)):\n"
+            "        if a % i == 0 and b % i == 0:\n            total += i\n    return total\n")
+    assert executor.run([Program(code, mbpp126)], limits=LIMITS)[0].status is Status.PASSED
+    # With a program function under test, built-ins stay the interpreter's: shadowing sorted fails.
+    tests = {"kind": "asserts", "asserts": ["assert sorted(g(3)) == [1, 2, 3]"]}
+    shadow = "def sorted(x, **k):\n    return [1, 2, 3]\n\ndef g(n):\n    return [9]\n"
+    _not_forged(executor.run([Program(shadow, tests)], limits=LIMITS)[0], "shadowed sorted")
