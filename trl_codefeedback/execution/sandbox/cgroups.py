@@ -4,9 +4,11 @@
 root or a delegated v2 subtree) finds where a child cgroup with the ``memory`` and ``pids``
 controllers can be made and keeps a directory fd on it. The first :func:`create` makes
 ``tcf-<worker pid>`` with ``memory.max`` / ``pids.max`` (v1: ``memory.limit_in_bytes`` and
-``memory.memsw.limit_in_bytes``, ``pids.max``); every program (one at a time per worker) joins it
-(:func:`join`, in the child, before anything else); :func:`destroy` kills what is left in it and
-reads whether the OOM killer fired. The folder outlives its worker (killed with SIGKILL); the next
+``memory.memsw.limit_in_bytes``, ``pids.max``) and moves the calling zygote into it, once: every
+program it forks is then born inside (a migration per program costs an RCU grace period, several
+ms on v1). The zygote is exempt from the OOM killer (``oom_score_adj`` -1000; each program resets
+its own to 0 with :func:`join`) and the limits leave it room. :func:`destroy` kills what is left
+in it (never the zygote) and reads whether the OOM killer fired. The folder outlives its worker (killed with SIGKILL); the next
 :func:`setup` removes empty ones whose owner pid is gone.
 """
 
@@ -126,10 +128,26 @@ def _write_v1_memory(sub: int, mem: str, memsw: bool) -> None:
     _write(sub, "memory.memsw.limit_in_bytes", mem)
 
 
+ZYGOTE_MEMORY_MB = 64  # room for the zygote's own pages and the PID-namespace waiters, on top of a program's limit
+ZYGOTE_PROCESSES = 3  # the zygote and two PID-namespace waiters
+
+
+def _enter_self(cg: dict) -> None:
+    """Move the calling (zygote) process into the worker cgroup and shield it from the OOM killer."""
+    for fd in cg["dirs"]:
+        _write(fd, f"{cg['name']}/cgroup.procs", "0")
+    try:
+        with open("/proc/self/oom_score_adj", "w") as f:
+            f.write("-1000")
+    except OSError:
+        pass
+    cg["joined"] = True
+
+
 def create(cg: dict, memory_mb: int, max_processes: int) -> dict:
-    """This worker's program cgroup, made once and reused (an rmdir per program costs ~7 ms on v1):
-    limits written when they change, fresh ``cgroup.procs`` fds for the next program to join."""
-    limits = (int(memory_mb), int(max_processes))
+    """This worker's program cgroup, made once and reused (an rmdir per program costs ~7 ms on v1),
+    with the zygote inside; limits written when they change."""
+    limits = (int(memory_mb) + ZYGOTE_MEMORY_MB, int(max_processes) + ZYGOTE_PROCESSES)
     if "name" not in cg:
         cg["name"] = f"tcf-{os.getpid()}"
         for fd in cg["dirs"]:
@@ -152,15 +170,18 @@ def create(cg: dict, memory_mb: int, max_processes: int) -> dict:
             finally:
                 os.close(sub)
         cg["limits"] = limits
-    procs = [os.open(f"{cg['name']}/cgroup.procs", os.O_WRONLY, dir_fd=fd) for fd in cg["dirs"]]
-    return {"name": cg["name"], "procs": procs, "version": cg["version"], "dirs": cg["dirs"], "cg": cg}
+    if not cg.get("joined"):
+        _enter_self(cg)
+    return {"name": cg["name"], "procs": [], "version": cg["version"], "dirs": cg["dirs"], "cg": cg}
 
 
 def join(handle: dict) -> None:
-    """In the program's process, first thing after fork: move it (and so all it starts) in."""
-    for fd in handle["procs"]:
-        os.write(fd, b"0")
-        os.close(fd)
+    """In the program's process, first thing after fork (already inside, born there): become OOM-killable again."""
+    try:
+        with open("/proc/self/oom_score_adj", "w") as f:
+            f.write("0")
+    except OSError:
+        pass
 
 
 def close_fds(handle: dict) -> None:
@@ -199,7 +220,8 @@ def destroy(handle: dict, reap) -> dict:
             oom = oom or kills > handle["cg"].get("oom_kills", 0)
             handle["cg"]["oom_kills"] = max(kills, handle["cg"].get("oom_kills", 0))
             for _ in range(1000):
-                pids = [int(p) for p in _read(sub, "cgroup.procs").split()]
+                me = os.getpid()
+                pids = [int(p) for p in _read(sub, "cgroup.procs").split() if int(p) != me]
                 if not pids:
                     break
                 for p in pids:
