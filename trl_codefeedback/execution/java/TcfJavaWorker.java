@@ -31,7 +31,9 @@ public final class TcfJavaWorker {
     private static volatile StackTraceElement[] exitTrace;
     private static final CapStream CAP = new CapStream();
     private static boolean securityManager;
-    private static final RuntimePermission TRUSTED = new RuntimePermission("tcf.trusted");
+    // The marker only program classes lack. JDK code that creates threads for a program (the common
+    // ForkJoinPool's factory) runs in a doPrivileged context that holds it, so it is not taken for the program.
+    private static final RuntimePermission TRUSTED = new RuntimePermission("modifyThreadGroup");
     private static final List<String> OPTS = List.of("-proc:none", "-g", "-nowarn", "-Xlint:none", "-implicit:none", "-Xmaxerrs", "20");
 
     static final class ExitTrap extends SecurityException {
@@ -62,7 +64,7 @@ public final class TcfJavaWorker {
     /** Program classes lack only TRUSTED; the Guard decides the rest. */
     static final class ProgramPolicy extends Policy {
         @Override public boolean implies(ProtectionDomain d, Permission p) {
-            return !(d != null && d.getClassLoader() instanceof ProgLoader && p == TRUSTED);
+            return !(d != null && d.getClassLoader() instanceof ProgLoader && TRUSTED.equals(p));
         }
     }
 
