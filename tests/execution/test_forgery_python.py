@@ -381,3 +381,23 @@ def test_a_function_named_like_a_builtin_is_the_programs_only_when_nothing_else_
     tests = {"kind": "asserts", "asserts": ["assert sorted(g(3)) == [1, 2, 3]"]}
     shadow = "def sorted(x, **k):\n    return [1, 2, 3]\n\ndef g(n):\n    return [9]\n"
     _not_forged(executor.run([Program(shadow, tests)], limits=LIMITS)[0], "shadowed sorted")
+
+
+HOSTILE_ANSWERS = {
+    # Each writes its own "answer" on the result channel (fd 3) and then blocks, so the oracle reads it.
+    "deep_nesting": "os.write(3, b'{\"ok\": ' + b'[' * 200000 + b']' * 200000 + b'}\\n')",
+    "many_exception_types": "os.write(3, b''.join(b'{\"exc\": {\"type\": \"E%d\", \"msg\": 1, \"line\": \"x\"}}\\n' % i for i in range(5000)))",
+    "huge_int": "os.write(3, b'{\"ok\": [\"i\", \"' + b'f' * 400000 + b'\"]}\\n')",
+    "handle_in_a_list": "os.write(3, b'{\"ok\": [\"l\", [\"r\", 0, \"X\", true]]}\\n')",
+    "wrong_shapes": "os.write(3, b'[1, 2]\\n{\"exc\": 5}\\n{\"ok\": [\"zz\"]}\\n')",
+}
+
+
+@pytest.mark.parametrize("answer", sorted(HOSTILE_ANSWERS))
+@pytest.mark.parametrize("kind", sorted(KINDS))
+def test_hostile_answers_are_the_programs_outcome(executor, answer, kind):
+    # Whatever a program writes as its answer, the oracle stays up and judges it: never passed,
+    # never harness_error (an exception escaping the oracle would be one).
+    code = f"import os, time\n\ndef f(x):\n    {HOSTILE_ANSWERS[answer]}\n    time.sleep(30)\n\ng = f\n"
+    fb = executor.run([Program(code, KINDS[kind])], limits=LIMITS)[0]
+    _not_forged(fb, f"{answer} / {kind}")

@@ -40,8 +40,7 @@ _SMALL_INT = 1 << 62
 # Subclasses from the standard library that compare like the plain type they extend.
 _DICT_LIKE = (collections.OrderedDict, collections.defaultdict, collections.Counter)
 _CONTAINER_TAGS = {"l": list, "t": tuple, "s": set, "fs": frozenset}
-_TYPES = {t.__name__: t for t in (bool, int, float, complex, str, bytes, bytearray, list, tuple, dict, set, frozenset,
-                                  object, type, range, slice)}
+_TYPES = {t.__name__: t for t in (bool, int, float, complex, str, bytes, list, tuple, dict, set, frozenset)}
 
 
 class NotPlain(TypeError):

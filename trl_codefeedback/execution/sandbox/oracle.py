@@ -56,16 +56,17 @@ _exception_classes: dict[str, type] = {}
 
 
 def _exception_class(name: str) -> type:
-    """A subclass of the built-in exception ``name`` (so ``except ValueError`` in tests works) marked as the program's."""
+    """A subclass of the built-in exception ``name`` (so ``except ValueError`` in tests works) marked as
+    the program's; :class:`ProgramRaised` itself for any other name (the cache stays bounded)."""
     cls = _exception_classes.get(name)
     if cls is None:
         base = getattr(builtins, name, None)
         if not (isinstance(base, type) and issubclass(base, Exception)) or name in _REPLACED_EXCEPTIONS:
-            base = None
+            return ProgramRaised
         try:
-            cls = type(name, (base, ProgramRaised) if base is not None else (ProgramRaised,), {})
+            cls = type(name, (base, ProgramRaised), {})
         except TypeError:  # layout conflict
-            cls = type(name, (ProgramRaised,), {})
+            cls = ProgramRaised
         _exception_classes[name] = cls
     return cls
 
@@ -398,9 +399,13 @@ class Oracle:
             outcome = self.unit(lambda: box.update(r=handle(*codec.decode(codec.encode(list(case["input"]))))))
             if outcome["o"] == "pass":
                 got = box.get("r")
-                if isinstance(got, Remote) or not verdict.call_result_matches(got, case["output"]):
-                    shown = repr(got) if not isinstance(got, Remote) else f"a non-plain object ({PLAIN_TYPES} expected)"
-                    outcome = {"o": "fail", "type": "WrongAnswer", "msg": f"expected {case['output']!r:.200}, got {shown:.200}", "line": None}
+                try:
+                    matches = verdict.call_result_matches(got, case["output"])
+                except Exception:  # noqa: BLE001 - e.g. a handle inside a list: not plain data, not a match
+                    matches = False
+                if not matches:
+                    shown = _safe_repr(got) if not isinstance(got, Remote) else f"a non-plain object ({PLAIN_TYPES} expected)"
+                    outcome = {"o": "fail", "type": "WrongAnswer", "msg": f"expected {_safe_repr(case['output'])}, got {shown}", "line": None}
             self._record(i, outcome)
             if self.session.ended is not None:
                 return
@@ -452,6 +457,13 @@ def _update_in_place(old, new) -> None:
     elif type(old) is set and type(new) is set:
         old.clear()
         old.update(new)
+
+
+def _safe_repr(value, limit: int = 200) -> str:
+    try:
+        return repr(value)[:limit]
+    except Exception:  # noqa: BLE001 - e.g. an int too long to print, a handle
+        return f"<{type(value).__name__}>"
 
 
 def _message(exc: BaseException) -> str:

@@ -230,7 +230,7 @@ class ProgramSession:
         line, self._buf = self._buf[:nl], self._buf[nl + 1:]
         try:
             answer = json.loads(line)
-        except ValueError:
+        except (ValueError, RecursionError):  # garbage, or nesting deep enough to exhaust the parser
             answer = None
         if not isinstance(answer, dict):
             raise self.stop({"o": "error", "type": "ProtocolError",
