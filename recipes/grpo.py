@@ -4,6 +4,9 @@
     accelerate launch --config_file recipes/accelerate/multi_gpu_ddp.yaml recipes/grpo.py --config recipes/configs/grpo_apps.yaml
 
 Any YAML key can be overridden on the command line (``--max_steps 10``).
+
+Smoke run on a laptop (CPU, a tiny random model from ``trl-codefeedback tiny-model``, two steps): the
+README's "Recipes" section has the command line for this recipe; the tests run exactly that line.
 """
 
 from __future__ import annotations

@@ -7,6 +7,9 @@ RLTF penalties at error lines, KL to the reference in the per-token reward. One 
 Any YAML key can be overridden on the command line (``--max_steps 10``). The policy adapter is saved in
 ``output_dir`` (the critic adapter and value head in ``output_dir/critic``) with a model card that records
 the feedback configuration; ``--push_to_hub true`` pushes the policy alone.
+
+Smoke run on a laptop (CPU, a tiny random model from ``trl-codefeedback tiny-model``, two steps): the
+README's "Recipes" section has the command line for this recipe; the tests run exactly that line.
 """
 
 from __future__ import annotations

@@ -1,6 +1,9 @@
 """SFT warm-start on reference solutions (before RL), TRL's SFTTrainer with prompt-completion data.
 
     accelerate launch --config_file recipes/accelerate/single_gpu.yaml recipes/sft.py --config recipes/configs/sft_mbpp.yaml
+
+Smoke run on a laptop (CPU, a tiny random model from ``trl-codefeedback tiny-model``, two steps): the
+README's "Recipes" section has the command line for this recipe; the tests run exactly that line.
 """
 
 from __future__ import annotations

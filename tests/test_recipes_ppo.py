@@ -1,6 +1,5 @@
-"""The PPO recipe (RLCF on MBJP, 4-bit shared base) runs two steps with a tiny local model."""
+"""The PPO recipe (RLCF on MBJP, 4-bit shared base) runs two steps with a tiny local model: the README's smoke line."""
 
-import json
 import shutil
 import sys
 from pathlib import Path
@@ -10,22 +9,17 @@ import pytest
 pytestmark = pytest.mark.slow
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from test_recipes import run_recipe  # noqa: E402
-
-PPO_OVERRIDES = ["--num_generations", "1", "--max_completion_length", "16", "--gradient_checkpointing", "false",
-                 "--num_ppo_epochs", "2", "--conversational", "false"]
+from test_recipes import card_feedback, run_readme_recipe, smoke_dir  # noqa: E402, F401  (smoke_dir: the fixture)
 
 
-def test_ppo_mbjp_recipe(tiny_model_path, tmp_path, data_dir):
+def test_ppo_mbjp_recipe(smoke_dir):  # noqa: F811
     if shutil.which("javac") is None:
         pytest.skip("no JDK")
     pytest.importorskip("bitsandbytes")
-    mbjp = data_dir / "mxeval" / "mbxp"
-    out = run_recipe("ppo_rlcf.py", "ppo_mbjp.yaml", [*PPO_OVERRIDES, "--dataset_path", str(mbjp)], tmp_path, tiny_model_path)
+    out = run_readme_recipe("smoke/ppo-mbjp", smoke_dir)
     assert (out / "adapter_config.json").is_file()  # policy: LoRA adapter on the 4-bit base
     assert (out / "critic" / "adapter_model.safetensors").is_file() and (out / "critic" / "value_head.safetensors").is_file()
-    card = (out / "README.md").read_text()
-    cfg = json.loads(card.split("```json", 1)[1].split("```", 1)[0])
+    cfg = card_feedback(out)
     assert cfg["trainer"] == "CodeFeedbackPPOConfig"
     assert cfg["rewards"][0]["name"] == "unit_test_adaptive" and cfg["rewards"][0]["language"] == "java"
     assert cfg["settings"]["kl_coef"] == 0.05 and cfg["settings"]["num_ppo_epochs"] == 2
