@@ -401,3 +401,13 @@ def test_hostile_answers_are_the_programs_outcome(executor, answer, kind):
     code = f"import os, time\n\ndef f(x):\n    {HOSTILE_ANSWERS[answer]}\n    time.sleep(30)\n\ng = f\n"
     fb = executor.run([Program(code, KINDS[kind])], limits=LIMITS)[0]
     _not_forged(fb, f"{answer} / {kind}")
+
+
+def test_lines_the_program_reports_are_clamped_to_its_code(executor):
+    # An error line or coverage line the program's side reports must be a line of the program;
+    # a huge one (which JSON could not even carry back) is dropped, not a harness error.
+    code = ("import os, time\n\ndef f(x):\n"
+            "    os.write(3, b'{\"exc\": {\"type\": \"ValueError\", \"msg\": \"m\", \"line\": 999999}}\\n')\n"
+            "    time.sleep(30)\n")
+    fb = executor.run([Program(code, KINDS["asserts"], coverage=True)], limits=LIMITS)[0]
+    assert fb.status is Status.RUNTIME_ERROR and fb.error_line is None, fb

@@ -21,6 +21,7 @@ def build_feedback(code: str, truncated: bool, total: int, outcomes: list[str], 
     """A Feedback dict from the per-test outcomes; the first failure decides status and error fields."""
     if compile_error is not None:
         line = compile_error.get("line")
+        line = line if type(line) is int and 1 <= line <= code.count("\n") + 1 else None
         return {
             "status": "compile_error", "tests_passed": 0, "tests_total": total,
             "error_type": compile_error["type"], "error_message": compile_error["msg"][:MESSAGE_LIMIT], "error_line": line,
@@ -28,13 +29,17 @@ def build_feedback(code: str, truncated: bool, total: int, outcomes: list[str], 
             "duration_s": duration, "test_outcomes": ["not_run"] * total,
         }
     passed = sum(1 for o in outcomes if o == "pass")
+    if covered is not None:
+        last = code.count("\n") + 1
+        covered = [x for x in covered if 1 <= x <= last]
     fb = {"tests_passed": passed, "tests_total": total, "duration_s": duration, "test_outcomes": list(outcomes), "covered_lines": covered}
     if first_bad is None:
         fb["status"] = "passed" if passed == total else "failed"
         return fb
     status = _STATUS_OF[first_bad["o"]]
     line = first_bad.get("line")
-    line = line if type(line) is int and line >= 1 else None
+    # The line comes from the program's side: only a line of the program counts.
+    line = line if type(line) is int and 1 <= line <= code.count("\n") + 1 else None
     fb.update(
         status=status,
         error_type=str(first_bad.get("type"))[:200],

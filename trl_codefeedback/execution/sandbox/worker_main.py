@@ -101,7 +101,12 @@ def main() -> None:
         except Exception:  # noqa: BLE001 - never die on one bad job
             result = {"status": "harness_error", "error_type": "HarnessError", "error_message": traceback.format_exc()[-2000:]}
         result["id"] = job.get("id") if isinstance(job, dict) else None
-        proto_out.write((json.dumps(result) + "\n").encode())
+        try:
+            line = json.dumps(result)
+        except (TypeError, ValueError) as e:  # never expected: every field is built on this side
+            line = json.dumps({"status": "harness_error", "error_type": "HarnessError", "id": result["id"],
+                               "error_message": f"unserialisable result: {e}"[:2000], "recycle": bool(result.get("recycle"))})
+        proto_out.write((line + "\n").encode())
         if result.get("recycle"):
             break
     zygote.stop_zygote(zsock, zpid)
