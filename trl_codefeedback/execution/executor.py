@@ -36,6 +36,7 @@ from trl_codefeedback.execution.feedback import Feedback
 from trl_codefeedback.execution.program import LANGUAGES, Limits, Program, UnknownLanguageError
 from trl_codefeedback.execution.sandbox import policy
 from trl_codefeedback.execution.specs import TestSpecError, parse_test_spec, spec_to_dict
+from trl_codefeedback.execution.stderr_tail import StderrTail
 from trl_codefeedback.execution.worker_process import LineWorkerProcess
 
 logger = logging.getLogger(__name__)
@@ -60,12 +61,21 @@ class _PythonWorker(LineWorkerProcess):
         self.start()
 
     def start(self) -> None:
+        """Start the worker; one more try when it fails, then RuntimeError with what it wrote to stderr."""
+        try:
+            self._start_once()
+        except RuntimeError as first:
+            logger.warning("%s; trying once more", first)
+            self._start_once()
+
+    def _start_once(self) -> None:
         cmd = [sys.executable, "-I", "-u", str(WORKER_SCRIPT), "--uid-base", str(SANDBOX_UID_BASE)]
         if not self.isolate:
             cmd.append("--no-isolation")
         # Scrubbed environment: no tokens or keys from the trainer reach the worker or its programs.
         env = {"PATH": "/usr/local/bin:/usr/bin:/bin", "LANG": "C.UTF-8", "PYTHONDONTWRITEBYTECODE": "1"}
-        self.proc = subprocess.Popen(cmd, stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, env=env, cwd="/", close_fds=True)
+        self.proc = subprocess.Popen(cmd, stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=env, cwd="/", close_fds=True)
+        stderr = StderrTail(self.proc.stderr)
         if self.cpu is not None:
             try:
                 os.sched_setaffinity(self.proc.pid, {self.cpu})  # its forked children inherit it
@@ -74,7 +84,11 @@ class _PythonWorker(LineWorkerProcess):
         hello = self._readline(WORKER_START_TIMEOUT_S)
         if hello is None:
             self.kill()
-            raise RuntimeError("python worker did not start (no hello line)")
+            said = stderr.text(wait_s=2.0)
+            raise RuntimeError(
+                f"python worker {self.index} did not start (no hello line; exit code {self.proc.poll()}); "
+                + (f"its stderr:\n{said}" if said else "it wrote nothing to stderr")
+            )
         info = json.loads(hello)
         self.isolation = info.get("isolation", {})
 
