@@ -35,7 +35,7 @@ public final class TcfJavaOracle {
             proto.flush();
             return;
         }
-        proto.println("{\"hello\":true,\"oracle\":true,\"java\":" + TcfCommon.q(System.getProperty("java.version")) + "}");
+        proto.println("{\"hello\":true,\"oracle\":true,\"task_pool\":" + (compiler.pool != null) + ",\"java\":" + TcfCommon.q(System.getProperty("java.version")) + "}");
         proto.flush();
         while (true) {
             Map<String, String> req = TcfCommon.readRequest(in);

@@ -18,7 +18,7 @@ import collections
 import threading
 from pathlib import Path
 
-from trl_codefeedback.execution.java.jdk import JVM_FLAGS
+from trl_codefeedback.execution.java.jdk import EXPORTS, JVM_FLAGS
 from trl_codefeedback.execution.java.jvm import ChannelError, JvmProcess
 from trl_codefeedback.execution.java.plan import TRUSTED_IMPORTS, TrustedPlan, UnsupportedTest, build_plan
 
@@ -58,7 +58,7 @@ class TrustedOracle:
             self._jvm.kill()
             self.stats["restarts"] += 1
         self._compiled.clear()
-        self._jvm = JvmProcess("oracle", 0, self.java, self.classes, "TcfJavaOracle", [f"-Xmx{ORACLE_HEAP_MB}m", *JVM_FLAGS], self.isolate)
+        self._jvm = JvmProcess("oracle", 0, self.java, self.classes, "TcfJavaOracle", [f"-Xmx{ORACLE_HEAP_MB}m", *JVM_FLAGS, *EXPORTS], self.isolate)
 
     def _ask(self, req: dict, timeout: float) -> dict:
         """One request; on a dead or garbled oracle, restart it and retry once, then OracleError."""
