@@ -59,11 +59,15 @@ final class TcfCommon {
 
         /** Compile one unit; {@code body} runs the task (parse / analyze / generate) and says whether it succeeded. */
         Result compile(String file, String src, List<String> opts, java.util.function.Function<com.sun.source.util.JavacTask, Boolean> body) {
+            return compile(List.of(new MemSource(file, src)), opts, body);
+        }
+
+        /** Compile several units in one javac task (their diagnostics name their source). */
+        Result compile(List<MemSource> units, List<String> opts, java.util.function.Function<com.sun.source.util.JavacTask, Boolean> body) {
             long t0 = System.nanoTime();
             Result r = new Result();
             fm.out = new LinkedHashMap<>();
             DiagnosticCollector<JavaFileObject> diags = new DiagnosticCollector<>();
-            List<MemSource> units = List.of(new MemSource(file, src));
             r.ok = pool != null
                     ? pool.getTask(null, fm, diags, opts, null, units, task -> body.apply(task))
                     : body.apply((com.sun.source.util.JavacTask) javac.getTask(null, fm, diags, opts, null, units));
@@ -81,7 +85,8 @@ final class TcfCommon {
     }
 
     static String diagJson(Diagnostic<? extends JavaFileObject> d, long startOffset) {
-        return "{\"kind\":\"error\",\"code\":" + q(d.getCode()) + ",\"line\":" + d.getLineNumber() + ",\"column\":" + d.getColumnNumber()
+        String unit = d.getSource() == null ? "" : d.getSource().toUri().getPath();
+        return "{\"kind\":\"error\",\"unit\":" + q(unit) + ",\"code\":" + q(d.getCode()) + ",\"line\":" + d.getLineNumber() + ",\"column\":" + d.getColumnNumber()
                 + ",\"start\":" + (d.getStartPosition() < 0 ? -1 : d.getStartPosition() - startOffset)
                 + ",\"end\":" + (d.getEndPosition() < 0 ? -1 : d.getEndPosition() - startOffset)
                 + ",\"message\":" + q(clip(d.getMessage(Locale.ROOT), 1000)) + "}";

@@ -4,8 +4,9 @@
 // its throw) on values decoded from the candidate JVM's plain, tagged encoding (TcfValues).
 //
 // Requests ("key nbytes\n<bytes>\n" blocks ended by "END\n"), field "op":
-//   analyze  source            -> javac errors with offsets (which statements need the program)
-//   compile  key, source        -> compiles and caches the trusted test class
+//   analyze  n, path<i>, source<i>  -> javac errors with offsets and unit (which statements need the program)
+//   compile  n, path<i>, source<i>  -> compiles all in one javac task and caches each test class by its package
+// (several tests per request: one javac task amortised over them; each unit has its own package)
 //   judge    key, checks, v<i>  -> one outcome per check: pass / fail / error / timeout
 // One JSON line back per request.
 import java.io.*;
@@ -55,18 +56,32 @@ public final class TcfJavaOracle {
     static String handle(Map<String, String> req) throws Exception {
         String op = req.get("op");
         if ("analyze".equals(op)) {
-            TcfCommon.Result r = compiler.compile("Main", req.get("source"), OPTS, t -> {
+            TcfCommon.Result r = compiler.compile(units(req), OPTS, t -> {
                 try { t.analyze(); return true; } catch (IOException | RuntimeException e) { return false; }
             });
             return "{\"ok\":" + r.ok + ",\"diagnostics\":" + diags(r) + ",\"ms\":" + r.ms + "}";
         }
         if ("compile".equals(op)) {
-            TcfCommon.Result r = compiler.compile("Main", req.get("source"), OPTS, TcfCommon.Compiler::all);
-            if (r.ok) compiled.put(req.get("key"), r.classes);
+            TcfCommon.Result r = compiler.compile(units(req), OPTS, TcfCommon.Compiler::all);
+            if (r.ok) {
+                Map<String, Map<String, byte[]>> byPackage = new HashMap<>();
+                for (Map.Entry<String, byte[]> e : r.classes.entrySet()) {
+                    int dot = e.getKey().lastIndexOf('.');
+                    if (dot > 0) byPackage.computeIfAbsent(e.getKey().substring(0, dot), k -> new HashMap<>()).put(e.getKey(), e.getValue());
+                }
+                compiled.putAll(byPackage);
+            }
             return "{\"ok\":" + r.ok + ",\"diagnostics\":" + diags(r) + ",\"ms\":" + r.ms + "}";
         }
         if ("judge".equals(op)) return judge(req);
         throw new IllegalArgumentException("unknown op " + op);
+    }
+
+    static List<TcfCommon.MemSource> units(Map<String, String> req) {
+        int n = Integer.parseInt(req.get("n"));
+        List<TcfCommon.MemSource> out = new ArrayList<>();
+        for (int i = 0; i < n; i++) out.add(new TcfCommon.MemSource(req.get("path" + i), req.get("source" + i)));
+        return out;
     }
 
     static String diags(TcfCommon.Result r) {
@@ -110,7 +125,7 @@ public final class TcfJavaOracle {
         Map<String, byte[]> classes = compiled.get(req.get("key"));
         if (classes == null) return "{\"missing\":true}";
         long testMs = Long.parseLong(req.get("test_timeout_ms"));
-        Class<?> main = new Loader(classes).loadClass("Main");
+        Class<?> main = new Loader(classes).loadClass(req.get("key") + ".Main");
         Field in = main.getDeclaredField("__tcf_in");
         in.setAccessible(true);
         StringBuilder out = new StringBuilder("{\"checks\":[");

@@ -26,6 +26,7 @@ ORACLE_HEAP_MB = 256
 COMPILE_TIMEOUT_S = 120.0
 REPLY_CAP = 16 << 20
 PLAN_CACHE = 4096
+PLAN_BATCH = 32  # tests planned (analysed, then compiled) per javac task
 
 
 class OracleError(RuntimeError):
@@ -49,6 +50,7 @@ class TrustedOracle:
         self._lock = threading.Lock()
         self._jvm: JvmProcess | None = None
         self._plans: collections.OrderedDict[str, TrustedPlan | UnsupportedTest] = collections.OrderedDict()
+        self._wanted: collections.OrderedDict[str, None] = collections.OrderedDict()
         self._compiled: set[str] = set()
         self.stats = {"plans": 0, "compiles": 0, "restarts": 0}
         self._start()
@@ -82,41 +84,80 @@ class TrustedOracle:
                     raise OracleError(f"trusted Java oracle could not restart: {e2}") from None
         raise AssertionError("unreachable")
 
+    def want(self, tests: list[str]) -> None:
+        """Tests about to be judged: planned together, in batches, when the first of them is needed."""
+        with self._lock:
+            for t in tests:
+                if t not in self._plans:
+                    self._wanted[t] = None
+
     def plan(self, test: str) -> TrustedPlan:
         """The cached plan for ``test``; UnsupportedTest when the test cannot be judged apart from the program."""
         with self._lock:
             hit = self._plans.get(test)
             if hit is None:
-                hit = self._build(test)
-                self._plans[test] = hit
-                if len(self._plans) > PLAN_CACHE:
+                self._wanted.pop(test, None)
+                batch = [test]
+                while self._wanted and len(batch) < PLAN_BATCH:
+                    t, _ = self._wanted.popitem(last=False)
+                    if t not in self._plans:
+                        batch.append(t)
+                for t, p in zip(batch, self._build(batch)):
+                    self._plans[t] = p
+                while len(self._plans) > PLAN_CACHE:
                     self._plans.popitem(last=False)
+                hit = self._plans[test]
             else:
                 self._plans.move_to_end(test)
         if isinstance(hit, UnsupportedTest):
             raise hit
         return hit
 
-    def _build(self, test: str) -> TrustedPlan | UnsupportedTest:
-        self.stats["plans"] += 1
-        resp = self._ask({"op": "analyze", "source": TRUSTED_IMPORTS + test}, COMPILE_TIMEOUT_S)
-        shift = utf16_len(TRUSTED_IMPORTS)
-        errors = [(_py_offset(test, d["start"] - shift), d.get("code") or "", d.get("message") or "")
-                  for d in resp.get("diagnostics", [])]
-        try:
-            plan = build_plan(test, errors)
-            self._compile(plan)
-        except UnsupportedTest as e:
-            return e
-        return plan
+    def _build(self, tests: list[str]) -> list[TrustedPlan | UnsupportedTest]:
+        """Plans for ``tests``: one javac analysis of all of them, then one compilation of their trusted classes."""
+        self.stats["plans"] += len(tests)
+        prefixes = [f"package a{i};\n" + TRUSTED_IMPORTS for i in range(len(tests))]
+        req = {"op": "analyze", "n": str(len(tests))}
+        for i, t in enumerate(tests):
+            req[f"path{i}"], req[f"source{i}"] = f"a{i}/Main", prefixes[i] + t
+        resp = self._ask(req, COMPILE_TIMEOUT_S)
+        errors: list[list] = [[] for _ in tests]
+        for d in resp.get("diagnostics", []):
+            unit = str(d.get("unit", ""))
+            i = int(unit.split("/")[1][1:]) if unit.startswith("/a") else 0
+            errors[i].append((_py_offset(tests[i], d["start"] - utf16_len(prefixes[i])), d.get("code") or "", d.get("message") or ""))
+        out: list[TrustedPlan | UnsupportedTest] = []
+        for t, errs in zip(tests, errors):
+            try:
+                out.append(build_plan(t, errs))
+            except UnsupportedTest as e:
+                out.append(e)
+        self._compile([p for p in out if isinstance(p, TrustedPlan)], out)
+        return out
 
-    def _compile(self, plan: TrustedPlan) -> None:
-        resp = self._ask({"op": "compile", "key": plan.key, "source": plan.trusted_source}, COMPILE_TIMEOUT_S)
-        self.stats["compiles"] += 1
-        if not resp.get("ok"):
-            d = (resp.get("diagnostics") or [{}])[0]
-            raise UnsupportedTest(f"the test's trusted part does not compile: {str(d.get('message', '?')).splitlines()[0]}")
-        self._compiled.add(plan.key)
+    def _compile(self, plans: list[TrustedPlan], out: list | None = None) -> None:
+        """Compile trusted classes in one javac task; a plan whose class does not compile becomes UnsupportedTest in ``out``."""
+        plans = [p for p in {p.key: p for p in plans}.values() if p.key not in self._compiled]
+        while plans:
+            req = {"op": "compile", "n": str(len(plans))}
+            for i, p in enumerate(plans):
+                req[f"path{i}"], req[f"source{i}"] = f"{p.key}/Main", p.trusted_source
+            resp = self._ask(req, COMPILE_TIMEOUT_S)
+            self.stats["compiles"] += 1
+            if resp.get("ok"):
+                self._compiled.update(p.key for p in plans)
+                return
+            bad = {str(d.get("unit", "")).split("/")[1]: d for d in resp.get("diagnostics", []) if str(d.get("unit", "")).count("/") >= 2}
+            if not bad:
+                raise OracleError(f"trusted Java oracle could not compile: {str(resp)[:300]}")
+            for p in plans:
+                if p.key in bad:
+                    msg = str(bad[p.key].get("message", "?")).splitlines()[0]
+                    err = UnsupportedTest(f"the test's trusted part does not compile: {msg}")
+                    if out is None:
+                        raise err
+                    out[out.index(p)] = err
+            plans = [p for p in plans if p.key not in bad]
 
     def judge(self, plan: TrustedPlan, values: dict[int, list[str]], test_timeout_s: float) -> dict[int, dict]:
         """Outcome per check index (``{"o": "pass" | "fail" | "error" | "timeout", "type", "msg"}``)."""
@@ -131,7 +172,7 @@ class TrustedOracle:
             for _ in (0, 1):
                 if plan.key not in self._compiled:
                     try:
-                        self._compile(plan)
+                        self._compile([plan])
                     except UnsupportedTest as e:  # compiled before: the oracle itself misbehaves
                         raise OracleError(str(e)) from None
                 resp = self._ask(req, timeout)

@@ -42,7 +42,10 @@ class UnsupportedTest(ValueError):
 
 @dataclass(frozen=True)
 class TrustedPlan:
-    """What each side runs for one test. ``values[i]``: the names of the values check ``i`` sends."""
+    """What each side runs for one test. ``values[i]``: the names of the values check ``i`` sends.
+
+    ``key`` names the trusted class's package (``<key>.Main``), so the oracle compiles many tests in one javac task.
+    """
 
     test: str
     probe_source: str
@@ -111,9 +114,9 @@ def build_plan(test: str, unresolved: list[tuple[int, str, str]]) -> TrustedPlan
         values.append(tuple(names))
     head, tail = test[: mc.open_idx + 1] + "\n    }\n", test[mc.close_idx + 1:]
     probe_source = head + "".join(probes) + tail
-    trusted_source = TRUSTED_IMPORTS + head + f"    static Object[] {VALUES_FIELD};\n" + "".join(trusted) + tail
-    key = hashlib.sha256(trusted_source.encode("utf-8", "surrogatepass")).hexdigest()[:32]
-    return TrustedPlan(test, probe_source, trusted_source, key, tuple(values))
+    body = TRUSTED_IMPORTS + head + f"    static Object[] {VALUES_FIELD};\n" + "".join(trusted) + tail
+    key = "t" + hashlib.sha256(body.encode("utf-8", "surrogatepass")).hexdigest()[:32]  # also its package
+    return TrustedPlan(test, probe_source, f"package {key};\n" + body, key, tuple(values))
 
 
 def _with_dependencies(test: str, group, flagged) -> set[int]:
