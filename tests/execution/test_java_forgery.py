@@ -422,3 +422,61 @@ def test_a_test_calling_the_program_inside_its_condition_is_our_fault_not_the_pr
            "  if (Sol.g(1) != 4242) { throw new Exception(\"0\"); }\n} }\n"
     fb = run(backend, java(HONEST_INT, test))
     assert fb.status is Status.HARNESS_ERROR and "condition" in fb.error_message
+
+
+ROUND_TRIP_TEST = """
+class Main {
+    public static void main(String[] args) throws Exception {
+        Object x0 = Kinds.get(0);
+        if (!(x0 == null)) { throw new java.lang.Exception("0"); }
+        double x1 = (double) Kinds.get(1);
+        if (!(Double.isNaN(x1))) { throw new java.lang.Exception("1"); }
+        Object x2 = Kinds.get(2);
+        if (!(x2.equals(-0.0f) && x2 instanceof Float)) { throw new java.lang.Exception("2"); }
+        Object x3 = Kinds.get(3);
+        if (!(x3.equals(new java.math.BigDecimal("12.3400")))) { throw new java.lang.Exception("3"); }
+        Object x4 = Kinds.get(4);
+        if (!(x4.equals(new java.math.BigInteger("-123456789012345678901234567890")))) { throw new java.lang.Exception("4"); }
+        char[] x5 = (char[]) Kinds.get(5);
+        if (!(Arrays.equals(x5, new char[] {'a', '\\u00e9', '\\n', '"'}))) { throw new java.lang.Exception("5"); }
+        int[][] x6 = (int[][]) Kinds.get(6);
+        if (!(Arrays.deepEquals(x6, new int[][] {{1, 2}, {}, {Integer.MIN_VALUE}}))) { throw new java.lang.Exception("6"); }
+        String x7 = (String) Kinds.get(7);
+        if (!(x7.equals("tab\\tquote\\"emoji\\ud83d\\ude00 end;:"))) { throw new java.lang.Exception("7"); }
+        Object x8 = Kinds.get(8);
+        if (!(x8 instanceof TreeMap && x8.toString().equals("{a=[1, 2], b=[]}"))) { throw new java.lang.Exception("8"); }
+        Object x9 = Kinds.get(9);
+        if (!(x9 instanceof HashSet && x9.equals(new HashSet<>(List.of(List.of(1L, (short) 2, (byte) 3), "s", true))))) { throw new java.lang.Exception("9"); }
+        Object[] x10 = (Object[]) Kinds.get(10);
+        if (!(x10 instanceof String[] && Arrays.equals(x10, new String[] {"p", null}))) { throw new java.lang.Exception("10"); }
+    }
+}
+"""
+ROUND_TRIP = HEADER + """class Kinds {
+    static Object get(int i) {
+        switch (i) {
+            case 0: return null;
+            case 1: return Double.NaN;
+            case 2: return -0.0f;
+            case 3: return new java.math.BigDecimal("12.3400");
+            case 4: return new java.math.BigInteger("-123456789012345678901234567890");
+            case 5: return new char[] {'a', '\\u00e9', '\\n', '"'};
+            case 6: return new int[][] {{1, 2}, {}, {Integer.MIN_VALUE}};
+            case 7: return "tab\\tquote\\"emoji\\ud83d\\ude00 end;:";
+            case 8: { TreeMap<String, List<Integer>> m = new TreeMap<>(); m.put("b", List.of()); m.put("a", Arrays.asList(1, 2)); return m; }
+            case 9: return new HashSet<Object>(List.of(List.of(1L, (short) 2, (byte) 3), "s", true));
+            default: return new String[] {"p", null};
+        }
+    }
+}
+"""
+
+
+def test_plain_values_of_every_kind_round_trip_exactly(backend):
+    """null, NaN, -0.0f, BigDecimal scale, BigInteger, char[] with escapes, int[][], non-BMP strings,
+    TreeMap of lists, HashSet of mixed boxes, String[] with null: each check judged on an exact copy."""
+    fb = run(backend, java(ROUND_TRIP, ROUND_TRIP_TEST))
+    assert fb.status is Status.PASSED and fb.tests_passed == 11, fb
+    wrong = ROUND_TRIP.replace('"12.3400"', '"12.34"').replace("(short) 2, (byte) 3), \"s\"", "(short) 2, 3), \"s\"")
+    fb = run(backend, java(wrong, ROUND_TRIP_TEST))
+    assert fb.tests_passed == 9 and [o.value for o in fb.test_outcomes][3] == "fail" and fb.test_outcomes[9].value == "fail", fb
