@@ -5,7 +5,7 @@ trusted side on its channel (fd 3, one JSON object per line) and answers with pl
 
 | request | answer |
 |---|---|
-| ``{"op": "start", "code", "mode", "coverage"}`` (first) | ``{"compiled": true}`` or ``{"compile_error": {...}}`` |
+| ``{"op": "start", "code", "mode", "coverage", "then": [requests]}`` (first) | ``{"compiled": true}`` or ``{"compile_error": {...}}``, then one answer per request in ``then`` (saves round trips) |
 | ``{"op": "module"}`` | runs the program's top level: ``{"ok": null}`` or ``{"exc": {...}}`` |
 | ``{"op": "exec", "source"}`` | runs dataset set-up code in the program's globals (MBPP's ``test_setup_code``) |
 | ``{"op": "defined", "names"}`` | which of ``names`` the program defines: ``{"ok": [...]}`` |
@@ -229,6 +229,8 @@ def serve() -> None:
     channel.send(started)
     if "compile_error" in started:
         return
+    for req in first.get("then") or ():
+        channel.send(runner.handle(req) if isinstance(req, dict) else {"exc": {"type": "ProtocolError", "msg": "bad request", "line": None}})
     if stdio_mode:
         answer = runner.handle({"op": "module"})
         try:

@@ -118,6 +118,14 @@ def setup_isolation(sandbox_uid: int, tmp_size_mb: int, *, ro_paths=(), use_cgro
         info["errors"].append(f"cgroup: {cg['error']}")
         # Without a cgroup nothing bounds a process tree: programs may not create processes.
         info["no_fork"] = seccomp.supported()
+    if info["mode"] != "none":
+        try:
+            # Once here rather than in every program (about 40 prctl calls each): the bounding set
+            # only limits what an exec may gain, so this process keeps the capabilities it uses.
+            oscalls.drop_bounding_set()
+            _STATE["bounding_dropped"] = True
+        except OSError:
+            pass
     try:
         oscalls.set_non_dumpable()  # programs of the same uid cannot read this process's memory
     except OSError:
@@ -417,7 +425,7 @@ def _enter_program(limits: dict, uid: int, workdir: str, fds: tuple[int, ...], v
         os.mkdir(workdir, 0o700)
         if uid > 0:
             os.chown(workdir, uid, uid)
-    if mode != "none":
+    if mode != "none" and not _STATE.get("bounding_dropped"):
         oscalls.drop_bounding_set()
     if uid > 0:
         os.setgroups([])

@@ -30,12 +30,12 @@ import time
 
 try:
     from . import codec, verdict
-    from .session import ProgramEnded, ProgramSession
+    from .session import ProgramEnded, ProgramSession, ZygoteLost
     from .testplan import PlanCache, TestPlan
 except ImportError:
     import codec
     import verdict
-    from session import ProgramEnded, ProgramSession
+    from session import ProgramEnded, ProgramSession, ZygoteLost
     from testplan import PlanCache, TestPlan
 
 PLAIN_TYPES = "None, bool, int, float, complex, str, bytes, list, tuple, dict, set, frozenset"
@@ -157,6 +157,13 @@ class Oracle:
         except HarnessFault as e:
             return {"status": "harness_error", "tests_total": self.total, "error_type": "HarnessError",
                     "error_message": str(e)[:2000], "duration_s": time.monotonic() - t0}
+        except ZygoteLost as e:
+            if self.session is not None:  # (the kinds' own clean-up has usually run already)
+                self.session.zygote_lost = True
+                self.session.close()
+                self.session = None
+            return {"status": "harness_error", "tests_total": self.total, "error_type": "HarnessError",
+                    "error_message": f"sandbox zygote lost: {e}", "duration_s": time.monotonic() - t0, "recycle": True}
         fb = verdict.build_feedback(self.code, self.truncated, self.total, self.outcomes, self.first_bad,
                                     time.monotonic() - t0, sorted(self.covered) if self.covered is not None else None,
                                     compile_error)
@@ -209,8 +216,9 @@ class Oracle:
 
     # ------------------------------------------------------------------ talking to the program
 
-    def ask(self, req: dict) -> dict:
-        """One request to the program within the current test's deadline; raises the program's exception."""
+    def ask(self, req: dict | None) -> dict:
+        """One request to the program (None: the next answer to a request sent earlier) within the
+        current test's deadline; raises the program's exception."""
         answer = self.session.request(req, self.test_deadline, self._timeout_outcome())
         if "exc" in answer:
             info = answer["exc"] if isinstance(answer["exc"], dict) else {}
@@ -264,9 +272,13 @@ class Oracle:
 
     # ------------------------------------------------------------------ asserts / check / call
 
-    def _start(self, mode: str, stdin: bytes = b"", keep_output: bool = False) -> dict | None:
-        """Spawn the program process; return a compile error dict, or None when it compiled."""
-        self.session = ProgramSession(self.zsock, self.limits, self.code, mode, self.coverage, stdin, keep_output)
+    def _start(self, mode: str, stdin: bytes = b"", keep_output: bool = False, then: list | None = None) -> dict | None:
+        """Spawn the program process; return a compile error dict, or None when it compiled.
+
+        ``then``: requests the program answers right after compiling, without waiting to be asked
+        (read them in order with ``ask(None)``): one round trip instead of one per request.
+        """
+        self.session = ProgramSession(self.zsock, self.limits, self.code, mode, self.coverage, stdin, keep_output, then)
         self.test_deadline = self.program_deadline
         try:
             answer = self.session.request(None, self.program_deadline, self._timeout_outcome())
@@ -285,7 +297,7 @@ class Oracle:
             try:
                 lines = self.ask({"op": "coverage"})["ok"]
                 self.covered.update(x for x in lines if type(x) is int)
-            except (ProgramEnded, ProgramRaised, TypeError):
+            except (ProgramEnded, ProgramRaised, ZygoteLost, TypeError):
                 pass
         session.close()
         if session.oom and self.first_bad is None:
@@ -296,16 +308,33 @@ class Oracle:
         self.zygote_lost = self.zygote_lost or session.zygote_lost
         self.session = None
 
+    @staticmethod
+    def _first_requests(tests: dict | None, plan: TestPlan | None) -> list[dict]:
+        """What every program of this spec is asked first (sent with the code, answered in order)."""
+        then = [{"op": "module"}]
+        if plan is None:
+            return then
+        if plan.kind == "asserts":
+            if plan.setup_source:
+                then.append({"op": "exec", "source": plan.setup_source})
+            if plan.builtin_names:
+                then.append({"op": "defined", "names": list(plan.builtin_names)})
+        elif plan.kind == "check":
+            then.append({"op": "defined", "names": [tests["entry_point"]]})
+        elif plan.kind == "call":
+            then.append({"op": "apps_target", "name": tests["fn_name"]})
+        return then
+
     def _run_calls(self, tests: dict | None, plan: TestPlan | None) -> dict | None:
         mode = "apps" if plan is not None and plan.kind == "call" else "calls"
-        compile_error = self._start(mode)
+        compile_error = self._start(mode, then=self._first_requests(tests, plan))
         try:
             if compile_error is not None:
                 return compile_error
             if self.session.ended is not None:
                 self._record_all(self.session.ended)
                 return None
-            module = self.unit(lambda: self.ask({"op": "module"}))
+            module = self.unit(lambda: self.ask(None))
             if module["o"] != "pass":
                 self._record_all(module)
                 return None
@@ -332,13 +361,13 @@ class Oracle:
         if plan.setup_source:
             # MBPP's set-up code builds inputs with the program's own classes (MBPP 367's Node):
             # it runs in the program's process, and the names it defines are program names here.
-            setup = self.unit(lambda: self.ask({"op": "exec", "source": plan.setup_source}))
+            setup = self.unit(lambda: self.ask(None))  # {"op": "exec", "source": setup}, sent with the code
             if setup["o"] != "pass":
                 self._record_all(setup)
                 return
         if plan.builtin_names:
             found = {}
-            self.unit(lambda: found.update(names=self.ask({"op": "defined", "names": list(plan.builtin_names)})["ok"]))
+            self.unit(lambda: found.update(names=self.ask(None)["ok"]))  # {"op": "defined", ...}, sent with the code
             for name in found.get("names") or ():
                 if name in plan.builtin_names:
                     g[name] = Remote(self, ["n", name])
@@ -359,7 +388,7 @@ class Oracle:
         candidate = Remote(self, ["n", entry])
         g[entry] = candidate
         box = {}
-        exists = self.unit(lambda: box.update(self.ask({"op": "defined", "names": [entry]})))
+        exists = self.unit(lambda: box.update(self.ask(None)))  # {"op": "defined", "names": [entry]}, sent with the code
         if exists["o"] != "pass":
             self._record_all(exists)
             return
@@ -383,7 +412,7 @@ class Oracle:
 
     def _run_call(self, tests: dict, plan: TestPlan) -> None:
         box = {}
-        found = self.unit(lambda: box.update(self.ask({"op": "apps_target", "name": tests["fn_name"]})))
+        found = self.unit(lambda: box.update(self.ask(None)))  # {"op": "apps_target", ...}, sent with the code
         if found["o"] != "pass":
             self._record_all(found)
             return

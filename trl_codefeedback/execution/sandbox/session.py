@@ -70,7 +70,7 @@ class ProgramSession:
     """One program process, from spawn to reaped (a context manager)."""
 
     def __init__(self, zygote_sock: socket.socket, limits: dict, code: str, mode: str = "calls",
-                 coverage: bool = False, stdin_data: bytes = b"", keep_output: bool = False):
+                 coverage: bool = False, stdin_data: bytes = b"", keep_output: bool = False, then: list | None = None):
         self.zsock = zygote_sock
         self.limits = limits
         self.code, self.mode, self.coverage = code, mode, coverage
@@ -83,11 +83,11 @@ class ProgramSession:
         self.zygote_lost = False
         self.kill_sent = False
         self._buf = b""
-        self._spawn(stdin_data)
+        self._spawn(stdin_data, then or [])
 
     # ------------------------------------------------------------------ set-up and tear-down
 
-    def _spawn(self, stdin_data: bytes) -> None:
+    def _spawn(self, stdin_data: bytes, then: list) -> None:
         stdin_fd = os.memfd_create("tcf-stdin", 0)
         view = memoryview(stdin_data)
         while view:
@@ -98,6 +98,8 @@ class ProgramSession:
         try:
             socket.send_fds(self.zsock, [json.dumps({"op": "spawn", "limits": self.limits}).encode()],
                             [stdin_fd, out_w, out_w, theirs.fileno()])
+        except OSError as e:
+            raise ZygoteLost(f"the zygote is gone ({e})") from None
         finally:
             os.close(stdin_fd)
             os.close(out_w)
@@ -106,11 +108,8 @@ class ProgramSession:
         os.set_blocking(out_r, False)
         self.chan = mine
         self.chan.setblocking(False)
-        reply = self._zygote_message(time.monotonic() + 30.0)
-        if reply is None or "pid" not in reply:
-            raise ZygoteLost("the zygote did not fork the program")
-        self.pid = reply["pid"]
-        self._send({"op": "start", "code": self.code, "mode": self.mode, "coverage": self.coverage})
+        # Read by the program's process as soon as it exists (the socket buffers it meanwhile).
+        self._send({"op": "start", "code": self.code, "mode": self.mode, "coverage": self.coverage, "then": then})
 
     def close(self) -> None:
         """Kill the program's process tree (if still running) and wait until the zygote reaped it."""
@@ -208,6 +207,8 @@ class ProgramSession:
                     chunk = b""
                 if chunk == b"":
                     self._await_exit()
+                    if self.zygote_lost:
+                        raise ZygoteLost("the sandbox zygote went away during a program")
                     raise self.stop(_exit_outcome(self.exit_status, self.oom))
                 if chunk:
                     self._buf += chunk
@@ -216,6 +217,10 @@ class ProgramSession:
                                          "msg": f"the program's answer exceeded {MAX_ANSWER_BYTES} bytes", "line": None})
             if self.zsock in ready:
                 msg = self._zygote_message(time.monotonic())
+                if self.zygote_lost:
+                    # The zygote is the trusted side's; no program can reach it (another uid or PID
+                    # namespace), so losing it is ours: harness_error, and the worker is replaced.
+                    raise ZygoteLost("the sandbox zygote went away during a program")
                 if msg is not None and "exited" in msg:
                     self._exited(msg)
                 answer = self._take_line()  # an answer sent just before the exit still counts

@@ -9,8 +9,7 @@ Control protocol on a ``SOCK_SEQPACKET`` socket with the trusted worker, one JSO
 
 * worker -> zygote: ``{"op": "spawn", "limits": {...}}`` with 4 fds attached (SCM_RIGHTS):
   stdin, stdout, stderr and the channel end for the program process;
-* zygote -> worker: ``{"pid": N}`` once forked, then ``{"exited": wait_status, "oom": bool}`` once
-  the program's first process ended (by itself, or after ``{"op": "kill"}``) and everything it
+* zygote -> worker: ``{"exited": wait_status, "oom": bool}`` once the program's first process ended (by itself, or after ``{"op": "kill"}``) and everything it
   started was killed and reaped; ``oom``: the cgroup's memory limit killed one of its processes.
 """
 
@@ -78,7 +77,6 @@ def serve(sock: socket.socket, uid: int, info: dict) -> None:
         finally:
             for fd in fds:
                 os.close(fd)
-        _send(sock, {"pid": pid})
         status = _wait_program(sock, pid)
         facts = isolation.finish_program(pid, uid, info, workdir) or {}
         _send(sock, {"exited": status, "oom": bool(facts.get("oom"))})
