@@ -423,3 +423,16 @@ def test_benchmark_data_shipped_in_site_packages_is_hidden(executor):
     code = f"import os\n\ndef size():\n    return os.path.getsize({str(data)!r})\n\ndef readable():\n    with open({str(data)!r}, 'rb') as fh:\n        return len(fh.read())\n"
     fb = executor.run([Program(code, {"kind": "asserts", "asserts": ["assert size() == 0", "assert readable() == 0"]})], limits=LIMITS)[0]
     assert fb.status is Status.PASSED, fb
+
+
+def test_a_program_that_stops_reading_cannot_stall_the_oracle(executor):
+    # The program answers its first call from a thread and keeps its main thread asleep, so nobody
+    # reads the next (large) request: the oracle's write must give up at the deadline (a timeout),
+    # not block the worker until the executor's backstop (which would be a harness error).
+    code = ("import os, threading, time\n\ndef f(xs):\n"
+            "    threading.Thread(target=lambda: os.write(3, b'{\"ok\": 0}\\n'), daemon=True).start()\n"
+            "    time.sleep(60)\n")
+    big = "[" + ",".join(["12345678"] * 200_000) + "]"
+    tests = {"kind": "asserts", "asserts": ["assert f(0) == 0", f"assert f({big}) == 1"]}
+    fb = executor.run([Program(code, tests)], limits=Limits(test_timeout_s=1.0, program_timeout_s=3.0))[0]
+    assert fb.status is Status.TIMEOUT and fb.duration_s < 8, fb  # was a 33 s hang, then harness_error

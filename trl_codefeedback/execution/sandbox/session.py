@@ -149,15 +149,20 @@ class ProgramSession:
 
     # ------------------------------------------------------------------ talking to the program
 
-    def _send(self, obj: dict) -> None:
-        data = (json.dumps(obj) + "\n").encode()
-        self.chan.setblocking(True)
-        try:
-            self.chan.sendall(data)
-        except OSError:
-            pass  # the program is gone: the next read says how
-        finally:
-            self.chan.setblocking(False)
+    def _send(self, obj: dict, deadline: float | None = None) -> None:
+        """Write one request; a program that stops reading cannot block this side past ``deadline``."""
+        view = memoryview((json.dumps(obj) + "\n").encode())
+        deadline = deadline if deadline is not None else time.monotonic() + self.limits["program_timeout_s"]
+        while view:
+            try:
+                view = view[self.chan.send(view):]
+            except BlockingIOError:
+                remaining = deadline - time.monotonic()
+                if remaining <= 0:
+                    raise self.stop({"o": "timeout", "type": "Timeout", "msg": "the program stopped reading its requests", "line": None}) from None
+                select.select([], [self.chan], [], remaining)
+            except OSError:
+                return  # the program is gone: the next read says how
 
     def stop(self, outcome: dict) -> ProgramEnded:
         """End the program now with ``outcome`` (sticky); returns the exception to raise."""
@@ -183,7 +188,7 @@ class ProgramSession:
         if self.ended is not None:
             raise ProgramEnded(self.ended)
         if req is not None:
-            self._send(req)
+            self._send(req, deadline)
         watch = [self.chan, self.out_r, self.zsock]
         while True:
             answer = self._take_line()
