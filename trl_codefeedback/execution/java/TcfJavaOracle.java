@@ -21,6 +21,10 @@ public final class TcfJavaOracle {
         @Override protected boolean removeEldestEntry(Map.Entry<String, Map<String, byte[]>> e) { return size() > CACHE; }
     };
     private static TcfCommon.Compiler compiler;
+    // Loaded trusted test classes by key: loading and verifying once per test, not once per program.
+    private static final Map<String, Class<?>> loaded = new LinkedHashMap<>(64, 0.75f, true) {
+        @Override protected boolean removeEldestEntry(Map.Entry<String, Class<?>> e) { return size() > 512; }
+    };
 
     public static void main(String[] args) throws Exception {
         PrintStream proto = new PrintStream(new FileOutputStream(FileDescriptor.out), false, StandardCharsets.UTF_8);
@@ -122,10 +126,15 @@ public final class TcfJavaOracle {
     static final class Box { volatile boolean done; volatile Throwable err; }
 
     static String judge(Map<String, String> req) throws Exception {
-        Map<String, byte[]> classes = compiled.get(req.get("key"));
+        String key = req.get("key");
+        Map<String, byte[]> classes = compiled.get(key);
         if (classes == null) return "{\"missing\":true}";
         long testMs = Long.parseLong(req.get("test_timeout_ms"));
-        Class<?> main = new Loader(classes).loadClass(req.get("key") + ".Main");
+        Class<?> main = loaded.get(key);
+        if (main == null) {
+            main = new Loader(classes).loadClass(key + ".Main");
+            loaded.put(key, main);
+        }
         Field in = main.getDeclaredField("__tcf_in");
         in.setAccessible(true);
         StringBuilder out = new StringBuilder("{\"checks\":[");
@@ -155,6 +164,7 @@ public final class TcfJavaOracle {
             if (!box.done) {
                 out.append("{\"o\":\"timeout\",\"type\":\"Timeout\",\"msg\":\"the test's comparison exceeded the time limit\"}");
                 if (!TcfJavaWorker.stop(t)) recycle = true;
+                loaded.remove(key);  // its statics may be half-updated
                 continue;
             }
             Throwable e = box.err;

@@ -26,7 +26,8 @@ ORACLE_HEAP_MB = 256
 COMPILE_TIMEOUT_S = 120.0
 REPLY_CAP = 16 << 20
 PLAN_CACHE = 4096
-PLAN_BATCH = 32  # tests planned (analysed, then compiled) per javac task
+PLAN_BATCH = 16  # tests planned (analysed, then compiled) per javac task, ahead of the workers
+FIRST_BATCH = 4  # when a worker has to plan its own test: a small batch, so it starts soon
 
 
 class OracleError(RuntimeError):
@@ -91,6 +92,26 @@ class TrustedOracle:
                 if t not in self._plans:
                     self._wanted[t] = None
 
+    def prefetch(self) -> None:
+        """Plan the wanted tests ahead of the workers, a batch per javac task (run in a helper thread)."""
+        while True:
+            with self._lock:
+                batch = []
+                while self._wanted and len(batch) < PLAN_BATCH:
+                    t, _ = self._wanted.popitem(last=False)
+                    if t not in self._plans:
+                        batch.append(t)
+                if not batch:
+                    return
+                try:
+                    plans = self._build(batch)
+                except OracleError:
+                    return  # the workers will ask again (and report it)
+                for t, p in zip(batch, plans):
+                    self._plans[t] = p
+                while len(self._plans) > PLAN_CACHE:
+                    self._plans.popitem(last=False)
+
     def plan(self, test: str) -> TrustedPlan:
         """The cached plan for ``test``; UnsupportedTest when the test cannot be judged apart from the program."""
         with self._lock:
@@ -98,7 +119,7 @@ class TrustedOracle:
             if hit is None:
                 self._wanted.pop(test, None)
                 batch = [test]
-                while self._wanted and len(batch) < PLAN_BATCH:
+                while self._wanted and len(batch) < FIRST_BATCH:
                     t, _ = self._wanted.popitem(last=False)
                     if t not in self._plans:
                         batch.append(t)

@@ -145,7 +145,10 @@ class JavaBackend:
             return [run_plain(self.javac, self.java, job) for job, _ in items]
         assert self._pool is not None
         self.oracle.want([job["tests"]["test"] for job, _ in items if job.get("tests")])
+        planner = threading.Thread(target=self.oracle.prefetch, name="tcf-java-planner", daemon=True)
+        planner.start()
         out = [f.result() for f in [self._pool.submit(self._run_one, job, heap) for job, _ in items]]
+        planner.join()
         self.stats["harness_errors"] += sum(fb.status.value == "harness_error" for fb in out)
         return out
 
