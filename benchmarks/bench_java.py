@@ -5,6 +5,9 @@ approach of mxeval and MultiPL-E: write ``Main.java`` (prompt + solution + test)
 ``javac``, then ``java Main``; it is timed on the first ``--baseline-n`` programs (a full
 run takes ~13 minutes) with ``--workers`` programs at a time. The service is timed on all
 programs, from a cold start (pool and JVM start included, cache off), then once more warm.
+The service is the forge-proof one (docs/java.md): candidate JVMs return values, a trusted
+oracle JVM plans each test (javac on the test alone, then the trusted class) and judges them;
+the cold run includes planning every test once, the warm run reuses the plans.
 Verdicts must agree with the baseline on the programs both ran (passed vs not passed),
 except where the baseline lets ``System.exit(0)`` count as a pass.
 
@@ -70,6 +73,7 @@ def main() -> None:
     fbs2 = ex.run(programs)
     warm_s = time.perf_counter() - t0
     mode = ex._java.mode if ex._java is not None else "?"
+    oracle = dict(ex._java.oracle.stats) if ex._java is not None and ex._java.oracle is not None else {}
     ex.close()
     n_pass = sum(fb.passed for fb in fbs)
     assert [fb.passed for fb in fbs] == [fb.passed for fb in fbs2]
@@ -77,6 +81,8 @@ def main() -> None:
     print(f"service   ({mode}), cold start:         {len(rows)} programs in {cold_s:7.1f} s = {cold_rate:6.1f} programs/s "
           f"({n_pass} passed, {sum(fb.status.value == 'harness_error' for fb in fbs)} harness errors)")
     print(f"service   ({mode}), warm:               {len(rows)} programs in {warm_s:7.1f} s = {warm_rate:6.1f} programs/s")
+    print(f"trusted oracle: {oracle.get('plans', 0)} tests planned, {oracle.get('compiles', 0)} javac tasks for trusted classes, "
+          f"{oracle.get('restarts', 0)} restarts")
     disagree = [r["task_id"] for r, ok, fb in zip(base_rows, base_ok, fbs) if ok != fb.passed]
     print(f"verdicts differing from the baseline on its {len(base_rows)} programs: {disagree or 'none'}"
           + (" (System.exit(0) passes under the baseline)" if disagree else ""))
