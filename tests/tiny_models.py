@@ -73,3 +73,36 @@ def build_tiny_classifier(
         raise ValueError(f"unknown arch {arch!r}; expected 'qwen2' or 'bert'")
     model.save_pretrained(path)
     return path
+
+
+class ModelInputRecorder:
+    """Records the text of every input a model's forward pass receives (``input_ids`` decoded, padding dropped).
+
+    Instrumentation, not a stand-in: the model runs as usual, a forward pre-hook reads its inputs.
+    Use as a context manager; :attr:`texts` holds one string per input row, in call order.
+
+    Example:
+        >>> with ModelInputRecorder(disc.model, disc.tokenizer) as rec:        # doctest: +SKIP
+        ...     disc.score(prompts, codes, refs)
+        >>> rec.texts[0]                                                       # doctest: +SKIP
+        '### Task\\nAdd one.\\n### Program\\ndef f(x): ...'
+    """
+
+    def __init__(self, model, tokenizer) -> None:
+        self.model, self.tokenizer = model, tokenizer
+        self.texts: list[str] = []
+        self._handle = None
+
+    def _hook(self, module, args, kwargs):
+        ids = kwargs.get("input_ids", args[0] if args else None)
+        mask = kwargs.get("attention_mask")
+        for i, row in enumerate(ids.tolist()):
+            keep = row if mask is None else [t for t, m in zip(row, mask[i].tolist()) if m]
+            self.texts.append(self.tokenizer.decode(keep))
+
+    def __enter__(self) -> "ModelInputRecorder":
+        self._handle = self.model.register_forward_pre_hook(self._hook, with_kwargs=True)
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self._handle.remove()

@@ -142,10 +142,15 @@ def test_with_real_tiny_classifier(tiny_classifier_path):
 
 
 JAVA_PREFIX = "class Add {\n    public static int add(int a, int b) {\n"
-JAVA_TESTS = json.dumps({
+JAVA_TESTS = json.dumps({  # the MBJP form the trusted Java oracle reads: value declared, then compared
     "kind": "java_main",
-    "test": "class Main {\n    public static void main(String[] args) throws Exception {\n"
-            "        if (Add.add(1, 2) != 3) throw new Exception(\"test 0 failed\");\n    }\n}\n",
+    "test": "class Main {\n"
+            "    public static boolean compare(Object a, Object b) {\n"
+            "        return a == null ? b == null : a.equals(b);\n    }\n"
+            "    public static void main(String[] args) throws Exception {\n"
+            "        int x0 = Add.add(1, 2);\n        int v0 = 3;\n"
+            "        if (!(compare(x0, v0))) {\n            throw new java.lang.Exception(\"test 0 failed\");\n        }\n"
+            "    }\n}\n",
 })
 
 

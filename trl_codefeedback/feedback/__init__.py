@@ -20,11 +20,13 @@ from trl_codefeedback.feedback.token_mapping import token_char_spans
 from trl_codefeedback.feedback.unit_test import UnitTestReward
 from trl_codefeedback.feedback.discriminator import DiscriminatorReward, Rollout
 from trl_codefeedback.feedback.discriminator_training import (
-    DiscriminatorRefreshCallback,
     DiscriminatorTrainingConfig,
+    ProgramPair,
     evaluate_discriminator,
+    program_pairs,
     train_discriminator,
 )
+from trl_codefeedback.feedback.discriminator_refresh import DiscriminatorRefreshCallback
 from trl_codefeedback.feedback.grounding import GroundingReward, GroundingRewardValues
 
 __all__ = [
@@ -47,7 +49,9 @@ __all__ = [
     "Rollout",
     "DiscriminatorRefreshCallback",
     "DiscriminatorTrainingConfig",
+    "ProgramPair",
     "evaluate_discriminator",
+    "program_pairs",
     "train_discriminator",
     "GroundingReward",
     "GroundingRewardValues",

@@ -1,33 +1,37 @@
 """RLCF discriminator: a second model that compares a generated program with the reference program.
 
-:class:`DiscriminatorReward` scores ``(prompt, generated code, reference code)`` triples with the
-probability that the generated program is "like a reference" (1.0) rather than a policy sample
-(0.0). Two backends:
+:class:`DiscriminatorReward` turns ``(prompt, generated code, reference code)`` into a score ``d``
+in ``[0, 1]``. Two backends, two different things:
 
-* ``"classifier"``: any Hugging Face encoder or decoder with a sequence-classification head
-  (``AutoModelForSequenceClassification``), fed one text built from the prompt, the reference
-  and the candidate (:attr:`DiscriminatorReward.classifier_template`). With ``num_labels=1`` the
-  score is ``sigmoid(logit)``; otherwise ``softmax(logits)[positive_label]``.
-* ``"judge"``: a causal LM asked a yes/no question (:attr:`DiscriminatorReward.judge_template`);
-  the score is ``P(yes) / (P(yes) + P(no))`` for the next token.
+* ``"scorer"`` (the trained RLCF discriminator, default): a scalar scorer ``f(prompt, program)``,
+  any Hugging Face encoder or decoder with a one-logit head (``AutoModelForSequenceClassification``
+  with ``num_labels=1``; LoRA through ``peft_config``). Each program is scored *alone* with its
+  prompt (:data:`DEFAULT_SCORER_TEMPLATE`), so the candidate and the reference never share an
+  input and "is a copy of the reference" cannot be a learned feature. The score is
+
+  ``d = sigmoid(f(x ∘ y) - f(x ∘ ref))``
+
+  the Bradley-Terry probability that ``y`` is the reference of the pair ``{y, ref}``. A program
+  the scorer cannot tell from the reference gets 0.5 (an exact copy gets exactly 0.5), a program
+  it finds less reference-like tends to 0. :func:`~trl_codefeedback.feedback.discriminator_training.train_discriminator`
+  trains ``f`` with the matching pairwise loss on (policy sample, reference) pairs.
+* ``"judge"`` (zero-shot, not trained here): a causal LM asked whether the candidate does what the
+  reference does (:data:`DEFAULT_JUDGE_TEMPLATE`, both programs in one prompt); ``d = P(yes) /
+  (P(yes) + P(no))`` for the next token. A semantic-equivalence judge, not RLCF's discriminator.
 
 Both run in batches, on the model's device, on a device you name, or on the trainer's device
-(:meth:`DiscriminatorReward.attach_trainer`), and both expose :meth:`DiscriminatorReward.logits`
-(one differentiable "reference-vs-policy" logit per triple) that
-:func:`~trl_codefeedback.feedback.discriminator_training.train_discriminator` trains.
-
-Used alone it is a TRL reward function (``(prompts, completions, **kwargs)``) reading the reference
-program from the ``reference`` column. Every call records its rollouts in
-:attr:`DiscriminatorReward.rollouts`, which
-:class:`~trl_codefeedback.feedback.discriminator_training.DiscriminatorRefreshCallback` uses to
-retrain it during RL (the GAN-style loop).
+(:meth:`DiscriminatorReward.attach_trainer`). Used alone it is a TRL reward function
+(``(prompts, completions, **kwargs)``) reading the reference program from the ``reference``
+column. Every call records its rollouts in :attr:`DiscriminatorReward.rollouts`, which
+:class:`~trl_codefeedback.feedback.discriminator_refresh.DiscriminatorRefreshCallback` uses to
+retrain the scorer during RL (the GAN-style loop).
 
 Example:
-    >>> disc = DiscriminatorReward("path/to/classifier")                          # doctest: +SKIP
+    >>> disc = DiscriminatorReward("path/to/scorer")                               # doctest: +SKIP
     >>> disc.score(["Add one."], ["def f(x): return x+1"], ["def f(x):\\n    return x + 1"])  # doctest: +SKIP
-    [0.73]
-    >>> trainer = GRPOTrainer(model, reward_funcs=[disc], train_dataset=ds, ...)  # doctest: +SKIP
-    >>> disc.attach_trainer(trainer)  # run on the trainer's device                # doctest: +SKIP
+    [0.47]
+    >>> trainer = GRPOTrainer(model, reward_funcs=[disc], train_dataset=ds, ...)   # doctest: +SKIP
+    >>> disc.attach_trainer(trainer)  # run on the trainer's device                 # doctest: +SKIP
 """
 
 from __future__ import annotations
@@ -43,19 +47,23 @@ from typing import Any
 from trl_codefeedback.feedback.base import _column_or, _required_column
 from trl_codefeedback.feedback.extract import completion_text, extract_code
 
-BACKENDS = ("classifier", "judge")
+BACKENDS = ("scorer", "judge")
+BACKEND_ALIASES = {"classifier": "scorer"}  # the name of the scorer backend before it became pairwise
 CONFIG_NAME = "discriminator_config.json"
+ADAPTER_CONFIG_NAME = "adapter_config.json"
 
-DEFAULT_CLASSIFIER_TEMPLATE = "### Task\n{prompt}\n### Reference\n{reference}\n### Candidate\n{code}"
+DEFAULT_SCORER_TEMPLATE = "### Task\n{prompt}\n### Program\n{code}"
 DEFAULT_JUDGE_TEMPLATE = (
     "### Task\n{prompt}\n### Reference solution\n{reference}\n### Candidate solution\n{code}\n"
-    "### Could the candidate be the reference author's own solution? Answer yes or no.\nAnswer:"
+    "### Does the candidate do what the reference does? Answer yes or no.\nAnswer:"
 )
+TEMPLATE_FIELDS = {"scorer": ("{prompt}", "{code}"), "judge": ("{prompt}", "{reference}", "{code}")}
 
 
 @dataclass(frozen=True)
 class Rollout:
-    """One policy sample seen by a reward call: the discriminator's negative example."""
+    """One program seen next to its prompt and reference: a policy sample recorded by a reward call,
+    or an extra negative (e.g. a failing program) given to training."""
 
     prompt: str
     code: str
@@ -73,31 +81,59 @@ def prompt_text(prompt: Any) -> str:
     return "\n".join(prompt_text(m) for m in prompt)
 
 
+def sigmoid(z: float) -> float:
+    """Logistic function without overflow; 0.0 for NaN (an unusable score counts as "not the reference")."""
+    if math.isnan(z):
+        return 0.0
+    if z >= 0:
+        return 1.0 / (1.0 + math.exp(-z))
+    e = math.exp(z)
+    return e / (1.0 + e)
+
+
+def _check_template(template: str, backend: str) -> None:
+    for fld in TEMPLATE_FIELDS[backend]:
+        if fld not in template:
+            raise ValueError(f"the {backend} template must hold {fld}; got {template!r}")
+    if backend == "scorer" and "{reference}" in template:
+        raise ValueError(
+            "the scorer template must not hold {reference}: the pairwise scorer sees one program per input "
+            f"(the reference is scored in an input of its own); got {template!r}"
+        )
+
+
 class DiscriminatorReward:
     """Scores generated code against the reference program (RLCF's discriminator); a TRL reward function.
 
     Args:
-        model: a model directory / Hub id, or a loaded ``transformers`` model
-            (sequence-classification model for ``"classifier"``, causal LM for ``"judge"``).
+        model: a model directory / Hub id, or a loaded ``transformers`` model (a sequence-classification
+            model, ideally ``num_labels=1``, for ``"scorer"``; a causal LM for ``"judge"``). A directory
+            holding a PEFT adapter (``adapter_config.json``) loads base + adapter.
         tokenizer: tokenizer (default: loaded from ``model`` when it is a path, else from
             ``model.name_or_path``).
-        backend: ``"classifier"`` or ``"judge"``.
+        backend: ``"scorer"`` (trained pairwise discriminator; ``"classifier"`` is accepted as its old
+            name) or ``"judge"`` (zero-shot LLM judge).
         reference_column: dataset column with the reference program of each row.
+        code_prefix_column: column with code put before the completion (stripped from the reference).
         language: language of the programs (for code extraction) when there is no ``language`` column.
-        template: input text template with ``{prompt}``, ``{reference}`` and ``{code}`` fields
-            (default: :data:`DEFAULT_CLASSIFIER_TEMPLATE` / :data:`DEFAULT_JUDGE_TEMPLATE`).
+        template: input text template; ``{prompt}`` and ``{code}`` for the scorer (one program per
+            input, ``{reference}`` is refused), plus ``{reference}`` for the judge (default:
+            :data:`DEFAULT_SCORER_TEMPLATE` / :data:`DEFAULT_JUDGE_TEMPLATE`).
         yes_token, no_token: judge answers; their first token is read.
-        positive_label: classifier label index of "reference" (ignored when ``num_labels == 1``).
-        batch_size: triples per forward pass.
-        max_length: token limit per input; the prompt gets at most a quarter of it, the code and
-            the reference share the rest (each field is cut at its end).
+        positive_label: with ``num_labels > 1``, the label whose log-odds is ``f`` (ignored when
+            ``num_labels == 1``, where the logit is ``f``).
+        batch_size: (prompt, program) inputs per forward pass.
+        max_length: token limit per input; the prompt gets at most a quarter of it (the judge's two
+            programs share the rest; each field is cut at its end).
         device: device to run on (default: where the model already is).
+        peft_config: a ``peft`` config (e.g. ``LoraConfig(task_type="SEQ_CLS")``) to wrap the scorer
+            with trainable adapters; ``None`` trains every parameter.
         rollout_buffer_size: how many recent rollouts :attr:`rollouts` keeps (0: record none).
         name: ``__name__`` (TRL names the reward's logged metrics after it).
 
     A reward call extracts the code of each completion (plain or fenced) and scores it against the
     reference with the row's ``code_prefix`` stripped from its start (completion-style rows); the
-    result is in ``[0, 1]``, higher = more like the reference.
+    result is in ``[0, 1]`` (see the module docstring for what it means per backend).
     A missing reference column raises ``KeyError`` naming the column and the available ones
     before anything is scored.
     """
@@ -109,7 +145,7 @@ class DiscriminatorReward:
         model: Any,
         tokenizer: Any | None = None,
         *,
-        backend: str = "classifier",
+        backend: str = "scorer",
         reference_column: str = "reference",
         code_prefix_column: str | None = "code_prefix",
         language: str = "python",
@@ -120,14 +156,26 @@ class DiscriminatorReward:
         batch_size: int = 8,
         max_length: int = 512,
         device: Any | None = None,
+        peft_config: Any | None = None,
         rollout_buffer_size: int = 512,
         name: str | None = None,
     ) -> None:
+        backend = BACKEND_ALIASES.get(backend, backend)
         if backend not in BACKENDS:
             raise ValueError(f"unknown discriminator backend {backend!r}; expected one of {list(BACKENDS)}")
         self.backend = backend
+        self.template = template or (DEFAULT_SCORER_TEMPLATE if backend == "scorer" else DEFAULT_JUDGE_TEMPLATE)
+        _check_template(self.template, backend)
+        if batch_size < 1 or max_length < 16:
+            raise ValueError(f"need batch_size >= 1 and max_length >= 16; got {batch_size} and {max_length}")
         if isinstance(model, (str, Path)):
             model = self._load_model(str(model), backend)
+        if peft_config is not None:
+            if backend != "scorer":
+                raise ValueError("peft_config applies to the trained scorer backend only")
+            from peft import get_peft_model
+
+            model = get_peft_model(model, peft_config)
         self.model = model
         if tokenizer is None:
             from transformers import AutoTokenizer
@@ -139,15 +187,11 @@ class DiscriminatorReward:
         self.tokenizer = tokenizer
         if self.tokenizer.pad_token_id is None:
             self.tokenizer.pad_token = self.tokenizer.eos_token
-        if backend == "classifier" and getattr(model.config, "pad_token_id", None) is None:
+        if backend == "scorer" and getattr(model.config, "pad_token_id", None) is None:
             model.config.pad_token_id = self.tokenizer.pad_token_id  # decoders pool the last non-pad token
         self.reference_column = reference_column
         self.code_prefix_column = code_prefix_column
         self.language = language
-        self.template = template or (DEFAULT_CLASSIFIER_TEMPLATE if backend == "classifier" else DEFAULT_JUDGE_TEMPLATE)
-        for fld in ("{prompt}", "{reference}", "{code}"):
-            if fld not in self.template:
-                raise ValueError(f"template must hold {fld}; got {self.template!r}")
         self.yes_token, self.no_token = yes_token, no_token
         self.positive_label = positive_label
         self.batch_size = batch_size
@@ -167,9 +211,13 @@ class DiscriminatorReward:
 
     @staticmethod
     def _load_model(path: str, backend: str) -> Any:
+        if backend == "scorer" and (Path(path) / ADAPTER_CONFIG_NAME).is_file():
+            from peft import AutoPeftModelForSequenceClassification
+
+            return AutoPeftModelForSequenceClassification.from_pretrained(path, is_trainable=True)
         from transformers import AutoModelForCausalLM, AutoModelForSequenceClassification
 
-        cls = AutoModelForSequenceClassification if backend == "classifier" else AutoModelForCausalLM
+        cls = AutoModelForSequenceClassification if backend == "scorer" else AutoModelForCausalLM
         return cls.from_pretrained(path)
 
     def _answer_ids(self) -> tuple[int, int]:
@@ -198,7 +246,7 @@ class DiscriminatorReward:
         }
 
     def save_pretrained(self, path: str | Path) -> Path:
-        """Write the model, the tokenizer and the discriminator settings to ``path``."""
+        """Write the model (or its PEFT adapter), the tokenizer and the discriminator settings to ``path``."""
         path = Path(path)
         path.mkdir(parents=True, exist_ok=True)
         self.model.save_pretrained(path)
@@ -220,7 +268,14 @@ class DiscriminatorReward:
         if not cfg_file.is_file():
             raise FileNotFoundError(f"{cfg_file} not found: not a directory written by DiscriminatorReward.save_pretrained")
         settings = {**json.loads(cfg_file.read_text()), **overrides}
-        model = cls._load_model(str(path), settings["backend"])
+        backend = BACKEND_ALIASES.get(settings["backend"], settings["backend"])
+        if backend == "scorer" and "{reference}" in settings.get("template", ""):
+            raise ValueError(
+                f"{path} holds a discriminator trained on (reference, candidate) inputs, before the scorer became "
+                "pairwise; its weights learned a different task. Retrain it with train_discriminator, or pass "
+                "template=... and backend=... to load it anyway."
+            )
+        model = cls._load_model(str(path), backend)
         return cls(model, AutoTokenizer.from_pretrained(path), **settings)
 
     def attach_trainer(self, trainer: Any) -> DiscriminatorReward:
@@ -232,93 +287,144 @@ class DiscriminatorReward:
                 self.model.to(device)
         return self
 
-    # ---- scoring ---------------------------------------------------------------------------
+    # ---- model inputs ----------------------------------------------------------------------
 
     @property
     def model_device(self) -> Any:
         return next(self.model.parameters()).device
 
-    def format(self, prompt: str, code: str, reference: str) -> str:
-        """The model input text of one triple."""
+    def format(self, prompt: str, code: str, reference: str = "") -> str:
+        """The model input text: of one (prompt, program) for the scorer, of one triple for the judge."""
+        if self.backend == "scorer":
+            return self.template.format(prompt=prompt, code=code)
         return self.template.format(prompt=prompt, code=code, reference=reference)
 
-    def _fit(self, prompt: str, code: str, reference: str) -> tuple[str, str, str]:
-        """Cut each field to its share of ``max_length`` tokens (prompt at most a quarter, code and
-        reference split the rest), so that no field, the candidate above all, is cut away whole."""
+    def _fit(self, fields: Sequence[str]) -> list[str]:
+        """Cut ``fields`` (prompt, then one or two programs) to their shares of ``max_length`` tokens: the prompt
+        at most a quarter, the programs split the rest, so that no field, the candidate above all, is cut away whole."""
         tok = self.tokenizer
-        template_len = len(tok.encode(self.template.format(prompt="", code="", reference=""), add_special_tokens=False))
-        budget = max(self.max_length - template_len - 2, 8)
-        ids = [tok.encode(x, add_special_tokens=False) for x in (prompt, code, reference)]
+        empty = self.format(*([""] * len(fields)))
+        budget = max(self.max_length - len(tok.encode(empty, add_special_tokens=False)) - 2, 8)
+        ids = [tok.encode(x, add_special_tokens=False) for x in fields]
         if sum(map(len, ids)) <= budget:
-            return prompt, code, reference
-        p_len = min(len(ids[0]), budget // 4)
-        rest = budget - p_len
-        c_len = min(len(ids[1]), max(rest - len(ids[2]), rest // 2))
-        r_len = min(len(ids[2]), rest - c_len)
-        return tuple(  # type: ignore[return-value]
-            tok.decode(x[:k]) if len(x) > k else text
-            for x, k, text in zip(ids, (p_len, c_len, r_len), (prompt, code, reference))
-        )
+            return list(fields)
+        keep = [min(len(ids[0]), budget // 4)]
+        rest = budget - keep[0]
+        if len(ids) == 2:
+            keep.append(rest)
+        else:  # judge: candidate first, the reference gets what is left
+            keep.append(min(len(ids[1]), max(rest - len(ids[2]), rest // 2)))
+            keep.append(rest - keep[1])
+        return [tok.decode(x[:k]) if len(x) > k else text for x, k, text in zip(ids, keep, fields)]
 
-    def logits(self, prompts: Sequence[str], codes: Sequence[str], references: Sequence[str]) -> Any:
-        """One "reference (positive) vs policy (negative)" logit per triple, differentiable; ``sigmoid`` = score.
+    def encode(self, texts: Sequence[str]) -> dict[str, Any]:
+        """Tokenise finished input texts (right padding, cut at ``max_length`` from the left) onto the model's device."""
+        tok = self.tokenizer
+        if tok.padding_side != "right":  # the judge reads logits at the last real token
+            raise ValueError("the discriminator's tokenizer must pad on the right (tokenizer.padding_side = 'right')")
+        old_side = tok.truncation_side
+        tok.truncation_side = "left"  # after _fit this only trims template text; the end (program / question) stays
+        try:
+            enc = tok(list(texts), return_tensors="pt", padding=True, truncation=True, max_length=self.max_length)
+        finally:
+            tok.truncation_side = old_side
+        return {k: v.to(self.model_device) for k, v in enc.items() if k in ("input_ids", "attention_mask")}
 
-        One forward pass over the whole list: batch it yourself (or use :meth:`score`).
+    def scorer_input(self, prompt: str, program: str) -> str:
+        """The text the scorer reads for one (prompt, program): one program, never two."""
+        return self.format(*self._fit([prompt, program]))
+
+    # ---- scores ----------------------------------------------------------------------------
+
+    def program_scores(self, prompts: Sequence[Any], programs: Sequence[str]) -> Any:
+        """``f(prompt ∘ program)``: one differentiable scalar per pair, each program in its own input.
+
+        Identical (prompt, program) pairs are run once. One forward pass over the whole list: batch
+        it yourself (or use :meth:`score`).
+        """
+        import torch
+
+        if self.backend != "scorer":
+            raise ValueError("program_scores needs the scorer backend (the judge reads two programs at once)")
+        if len(prompts) != len(programs):
+            raise ValueError(f"got {len(prompts)} prompts and {len(programs)} programs")
+        keys = [(prompt_text(p), c) for p, c in zip(prompts, programs)]
+        unique = list(dict.fromkeys(keys))
+        enc = self.encode([self.scorer_input(p, c) for p, c in unique])
+        logits = self.model(**enc).logits.float()
+        if logits.shape[-1] == 1:
+            f = logits[:, 0]
+        else:
+            log_probs = torch.log_softmax(logits, dim=-1)
+            others = torch.cat([log_probs[:, : self.positive_label], log_probs[:, self.positive_label + 1 :]], dim=-1)
+            f = log_probs[:, self.positive_label] - torch.logsumexp(others, dim=-1)
+        index = {k: i for i, k in enumerate(unique)}
+        return f[torch.tensor([index[k] for k in keys], device=f.device, dtype=torch.long)]
+
+    def logits(self, prompts: Sequence[Any], codes: Sequence[str], references: Sequence[str]) -> Any:
+        """One differentiable logit per triple, ``sigmoid`` of which is the score ``d``.
+
+        Scorer: ``f(x ∘ code) - f(x ∘ reference)``, code and reference in separate inputs of one
+        forward pass. Judge: ``logit P(yes) - logit P(no)`` of one input holding both programs.
         """
         import torch
 
         if not (len(prompts) == len(codes) == len(references)):
             raise ValueError(f"got {len(prompts)} prompts, {len(codes)} codes, {len(references)} references")
-        texts = [self.format(*self._fit(p, c, r)) for p, c, r in zip(prompts, codes, references)]
-        tok = self.tokenizer
-        old_side = tok.truncation_side
-        tok.truncation_side = "left"  # after _fit this only trims template text; the end (question / candidate) stays
-        try:
-            enc = tok(texts, return_tensors="pt", padding=True, truncation=True, max_length=self.max_length)
-        finally:
-            tok.truncation_side = old_side
-        enc = {k: v.to(self.model_device) for k, v in enc.items() if k in ("input_ids", "attention_mask")}
-        if tok.padding_side != "right":  # logits are read at the last real token below
-            raise ValueError("the discriminator's tokenizer must pad on the right (tokenizer.padding_side = 'right')")
-        out = self.model(**enc)
-        logits = out.logits
-        if self.backend == "classifier":
-            if logits.shape[-1] == 1:
-                return logits[:, 0].float()
-            log_probs = torch.log_softmax(logits.float(), dim=-1)
-            pos = log_probs[:, self.positive_label]
-            neg = torch.logsumexp(
-                torch.cat([log_probs[:, : self.positive_label], log_probs[:, self.positive_label + 1 :]], dim=-1), dim=-1
-            )
-            return pos - neg
+        prompts = [prompt_text(p) for p in prompts]
+        if self.backend == "scorer":
+            f = self.program_scores(prompts + prompts, list(codes) + list(references))
+            return f[: len(codes)] - f[len(codes) :]
+        texts = [self.format(*self._fit([p, c, r])) for p, c, r in zip(prompts, codes, references)]
+        enc = self.encode(texts)
+        logits = self.model(**enc).logits
         last = enc["attention_mask"].sum(dim=-1) - 1
         step = logits[torch.arange(logits.shape[0], device=logits.device), last].float()
         return step[:, self._yes_id] - step[:, self._no_id]
 
     def score(self, prompts: Sequence[Any], codes: Sequence[str], references: Sequence[str]) -> list[float]:
-        """Probability in ``[0, 1]`` that each code is a reference-like program, batched, without gradients.
+        """``d`` in ``[0, 1]`` for each code against its reference, batched, without gradients.
+
+        Scorer: ``sigmoid(f(x ∘ code) - f(x ∘ reference))``, the probability that the code is the
+        reference of the pair (0.5: indistinguishable). Judge: ``P(yes)``.
 
         Example:
             >>> disc.score(["Add one."], ["def f(x): return x + 1"], ["def f(x): return x + 1"])  # doctest: +SKIP
-            [0.91]
+            [0.5]
         """
         import torch
 
-        prompts = [prompt_text(p) for p in prompts]
-        scores: list[float] = []
+        if not (len(prompts) == len(codes) == len(references)):
+            raise ValueError(f"got {len(prompts)} prompts, {len(codes)} codes, {len(references)} references")
         was_training = self.model.training
         self.model.eval()
         try:
             with torch.no_grad():
-                for i in range(0, len(codes), self.batch_size):
-                    sl = slice(i, i + self.batch_size)
-                    logit = self.logits(prompts[sl], list(codes[sl]), list(references[sl]))
-                    scores.extend(torch.sigmoid(logit).tolist())
+                if self.backend == "scorer":
+                    scores = self._pairwise_scores(prompts, codes, references)
+                else:
+                    scores = []
+                    for i in range(0, len(codes), self.batch_size):
+                        sl = slice(i, i + self.batch_size)
+                        logit = self.logits(list(prompts[sl]), list(codes[sl]), list(references[sl]))
+                        scores.extend(torch.sigmoid(logit).tolist())
         finally:
             self.model.train(was_training)
         scores = [min(1.0, max(0.0, s)) if math.isfinite(s) else 0.0 for s in scores]
         self.last_scores = scores
         return scores
+
+    def _pairwise_scores(self, prompts: Sequence[Any], codes: Sequence[str], references: Sequence[str]) -> list[float]:
+        """``sigmoid(f(x ∘ code) - f(x ∘ reference))`` with ``f`` run once per distinct (prompt, program)
+        (a GRPO group shares its prompt and reference), ``batch_size`` inputs per forward pass."""
+        xs = [prompt_text(p) for p in prompts]
+        unique = list(dict.fromkeys([*zip(xs, codes), *zip(xs, references)]))
+        f: dict[tuple[str, str], float] = {}
+        for i in range(0, len(unique), self.batch_size):
+            chunk = unique[i : i + self.batch_size]
+            values = self.program_scores([k[0] for k in chunk], [k[1] for k in chunk]).tolist()
+            f.update(zip(chunk, values))
+        return [sigmoid(f[(x, c)] - f[(x, r)]) for x, c, r in zip(xs, codes, references)]
 
     def record(self, prompts: Sequence[Any], codes: Sequence[str], references: Sequence[str]) -> None:
         """Add policy samples to :attr:`rollouts` (the negatives of the next refresh)."""

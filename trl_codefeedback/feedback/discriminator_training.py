@@ -1,36 +1,36 @@
-"""Training RLCF's discriminator: references are positives, the policy's programs negatives.
+"""Training RLCF's discriminator: a pairwise (Bradley-Terry) loss on (policy sample, reference) pairs.
 
-* :func:`train_discriminator`: a few epochs of binary cross-entropy on
-  :meth:`DiscriminatorReward.logits` (either backend), references labelled 1, policy samples 0.
-* :func:`evaluate_discriminator`: accuracy / loss on such a set, without training.
-* :class:`DiscriminatorRefreshCallback`: a ``transformers`` ``TrainerCallback`` that, every
-  ``every_n_steps`` optimizer steps of RL, retrains the discriminator on the latest rollouts the
-  reward saw (:attr:`DiscriminatorReward.rollouts`) against their references: the GAN-style loop.
-  It measures the discriminator's accuracy on the fresh rollouts *before* training on them
-  (held-out accuracy) and after, and logs both to ``trainer.state.log_history``
-  (``discriminator/accuracy``, ``discriminator/train_accuracy``, ``discriminator/loss``) and,
-  through the reward's ``log_metric`` hook, to TRL's metrics on the following steps.
+For each prompt ``x``, its reference ``ref`` and a program ``y`` that is not the reference (a policy
+sample, or an extra negative such as a failing program), the scorer ``f`` of a
+:class:`~trl_codefeedback.feedback.discriminator.DiscriminatorReward` is trained to score the
+reference higher:
+
+``loss = -log sigmoid(f(x ∘ ref) - f(x ∘ y))``
+
+``f(x ∘ ref)`` and ``f(x ∘ y)`` come from two separate inputs, so no training input holds two
+programs, and a pair whose ``y`` is the reference itself (up to surrounding whitespace) is left
+out: it carries no signal. What ``f`` learns is what tells references from the policy's programs.
+
+* :func:`program_pairs`: the :class:`ProgramPair` list of a set of samples (+ extra negatives).
+* :func:`train_discriminator`: a few epochs of the pairwise loss (scorer backend).
+* :func:`evaluate_discriminator`: pairwise accuracy / margin on such a set, without training
+  (either backend).
 
 Example:
-    >>> disc = DiscriminatorReward(classifier, tokenizer)                                  # doctest: +SKIP
+    >>> disc = DiscriminatorReward(scorer, tokenizer)                                      # doctest: +SKIP
     >>> train_discriminator(disc, prompts, references, generated, DiscriminatorTrainingConfig(epochs=3))  # doctest: +SKIP
-    {'loss': 0.05, 'accuracy': 1.0, 'steps': 12, 'examples': 64}
-    >>> reward = GroundingReward(discriminator=disc)                                       # doctest: +SKIP
-    >>> trainer = GRPOTrainer(model, reward_funcs=[reward], ...,
-    ...                       callbacks=[DiscriminatorRefreshCallback(disc, every_n_steps=10)])  # doctest: +SKIP
+    {'loss': 0.05, 'accuracy': 1.0, 'margin': 4.1, 'steps': 12.0, 'pairs': 64.0, 'skipped_copies': 0.0}
 """
 
 from __future__ import annotations
 
-import logging
 import random
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any
 
-from trl_codefeedback.feedback.discriminator import DiscriminatorReward, prompt_text
-
-logger = logging.getLogger(__name__)
+from trl_codefeedback.feedback.discriminator import DiscriminatorReward, Rollout, prompt_text
 
 
 @dataclass
@@ -39,34 +39,98 @@ class DiscriminatorTrainingConfig:
 
     learning_rate: float = field(default=5e-4, metadata={"help": "AdamW learning rate."})
     weight_decay: float = field(default=0.0, metadata={"help": "AdamW weight decay."})
-    epochs: int = field(default=1, metadata={"help": "Passes over the examples."})
-    batch_size: int = field(default=8, metadata={"help": "Examples per optimizer step."})
+    epochs: int = field(default=1, metadata={"help": "Passes over the pairs."})
+    batch_size: int = field(default=8, metadata={"help": "(sample, reference) pairs per optimizer step."})
     max_steps: int | None = field(default=None, metadata={"help": "Stop after this many optimizer steps (None: all epochs)."})
     max_grad_norm: float = field(default=1.0, metadata={"help": "Gradient clipping norm (0 disables)."})
-    balance: bool = field(
-        default=True,
-        metadata={"help": "Weight the positive and negative losses equally, whatever the class counts."},
-    )
-    dedupe_positives: bool = field(
-        default=True, metadata={"help": "Use each (prompt, reference) pair once as a positive, however many samples it has."}
-    )
-    seed: int = field(default=0, metadata={"help": "Shuffling seed."})
+    seed: int = field(default=0, metadata={"help": "Seed of the pair order and of torch's RNG (dropout) while training."})
+
+    def __post_init__(self) -> None:
+        if self.epochs < 1 or self.batch_size < 1:
+            raise ValueError(f"epochs and batch_size must be >= 1; got {self.epochs} and {self.batch_size}")
 
 
-def _examples(
-    prompts: Sequence[Any], references: Sequence[str], generated: Sequence[str], dedupe: bool
-) -> list[tuple[str, str, str, float]]:
-    """(prompt, code, reference, label) rows: the reference against itself (1) and each sample against it (0)."""
+@dataclass(frozen=True)
+class ProgramPair:
+    """One pairwise example: for ``prompt``, ``reference`` should score above ``other``.
+
+    The two programs are scored in separate inputs, never in one.
+    """
+
+    prompt: str
+    reference: str
+    other: str
+
+
+@dataclass(frozen=True)
+class PairSet:
+    """The pairs built from a set of samples, and how many samples were dropped as copies of their reference."""
+
+    pairs: list[ProgramPair]
+    skipped_copies: int
+
+
+def program_pairs(
+    prompts: Sequence[Any],
+    references: Sequence[str],
+    generated: Sequence[str],
+    negatives: Sequence[Rollout] = (),
+) -> PairSet:
+    """(sample, reference) pairs of the same prompt; extra ``negatives`` are (prompt, code, reference) rollouts.
+
+    A sample equal to its reference (up to surrounding whitespace) is skipped and counted.
+
+    Example:
+        >>> program_pairs(["Add one."], ["return x + 1"], ["return x"]).pairs
+        [ProgramPair(prompt='Add one.', reference='return x + 1', other='return x')]
+    """
     if not (len(prompts) == len(references) == len(generated)):
         raise ValueError(f"got {len(prompts)} prompts, {len(references)} references, {len(generated)} generated programs")
-    rows, seen = [], set()
-    for p, r, g in zip(prompts, references, generated):
-        p = prompt_text(p)
-        if not dedupe or (p, r) not in seen:
-            seen.add((p, r))
-            rows.append((p, r, r, 1.0))
-        rows.append((p, g, r, 0.0))
-    return rows
+    triples = [(prompt_text(p), r, g) for p, r, g in zip(prompts, references, generated)]
+    for i, n in enumerate(negatives):
+        if not isinstance(n, Rollout):
+            raise TypeError(f"negatives[{i}] is {type(n).__name__}, expected Rollout(prompt, code, reference)")
+        triples.append((n.prompt, n.reference, n.code))
+    pairs, copies = [], 0
+    for p, r, g in triples:
+        if not isinstance(r, str) or not isinstance(g, str):
+            raise TypeError(f"references and programs must be strings; got {type(r).__name__} and {type(g).__name__}")
+        if g.strip() == r.strip():
+            copies += 1
+            continue
+        pairs.append(ProgramPair(p, r, g))
+    return PairSet(pairs, copies)
+
+
+def _pair_margins(discriminator: DiscriminatorReward, pairs: Sequence[ProgramPair]) -> Any:
+    """``f(x ∘ ref) - f(x ∘ other)`` per pair, differentiable; one forward pass, one program per input."""
+    n = len(pairs)
+    f = discriminator.program_scores(
+        [p.prompt for p in pairs] * 2, [p.reference for p in pairs] + [p.other for p in pairs]
+    )
+    return f[:n] - f[n:]
+
+
+@contextmanager
+def _seeded_torch(seed: int, device: Any) -> Iterator[None]:
+    """Run the block with torch's CPU generator (and ``device``'s, on CUDA) seeded, restoring them afterwards."""
+    import torch
+
+    cuda = [device] if getattr(device, "type", None) == "cuda" else []
+    with torch.random.fork_rng(devices=cuda):
+        torch.default_generator.manual_seed(seed)
+        for d in cuda:
+            with torch.cuda.device(d):
+                torch.cuda.manual_seed(seed)
+        yield
+
+
+def _require_scorer(discriminator: DiscriminatorReward) -> None:
+    if discriminator.backend != "scorer":
+        raise ValueError(
+            f"train_discriminator trains the pairwise scorer (backend='scorer'), not backend={discriminator.backend!r}: "
+            "the judge is a zero-shot LLM asked about both programs at once and is used as is"
+        )
 
 
 def evaluate_discriminator(
@@ -74,25 +138,31 @@ def evaluate_discriminator(
     prompts: Sequence[Any],
     references: Sequence[str],
     generated: Sequence[str],
-    dedupe_positives: bool = True,
+    negatives: Sequence[Rollout] = (),
 ) -> dict[str, float]:
-    """Accuracy (threshold 0.5), per-class accuracies and mean scores on references (1) vs generated programs (0).
+    """Pairwise accuracy on (sample, reference) pairs: how often the sample's score ``d`` is below 0.5.
+
+    For the scorer ``d < 0.5`` means ``f(x ∘ ref) > f(x ∘ sample)`` (the reference is ranked above
+    the sample); for the judge it means the judge says the sample does not do what the reference does.
+
+    Returns:
+        ``accuracy``, ``generated_score`` (mean ``d`` of the samples; 0.5 = indistinguishable),
+        ``pairs`` and ``skipped_copies`` (samples equal to their reference, left out).
 
     Example:
         >>> evaluate_discriminator(disc, prompts, refs, samples)["accuracy"]  # doctest: +SKIP
         0.94
     """
-    rows = _examples(prompts, references, generated, dedupe_positives)
-    scores = discriminator.score([r[0] for r in rows], [r[1] for r in rows], [r[2] for r in rows])
-    pos = [s for s, r in zip(scores, rows) if r[3] == 1.0]
-    neg = [s for s, r in zip(scores, rows) if r[3] == 0.0]
-    correct = [(s >= 0.5) == (r[3] == 1.0) for s, r in zip(scores, rows)]
+    built = program_pairs(prompts, references, generated, negatives)
+    if not built.pairs:
+        raise ValueError(f"no (sample, reference) pair to evaluate ({built.skipped_copies} samples were copies of their reference)")
+    pairs = built.pairs
+    d = discriminator.score([p.prompt for p in pairs], [p.other for p in pairs], [p.reference for p in pairs])
     return {
-        "accuracy": sum(correct) / len(correct),
-        "reference_accuracy": sum(s >= 0.5 for s in pos) / len(pos),
-        "generated_accuracy": sum(s < 0.5 for s in neg) / len(neg),
-        "reference_score": sum(pos) / len(pos),
-        "generated_score": sum(neg) / len(neg),
+        "accuracy": sum(s < 0.5 for s in d) / len(d),
+        "generated_score": sum(d) / len(d),
+        "pairs": float(len(pairs)),
+        "skipped_copies": float(built.skipped_copies),
     }
 
 
@@ -102,29 +172,31 @@ def train_discriminator(
     references: Sequence[str],
     generated: Sequence[str],
     config: DiscriminatorTrainingConfig | None = None,
+    negatives: Sequence[Rollout] = (),
 ) -> dict[str, float]:
-    """Train the discriminator to score references 1 and generated programs 0 for the same prompts.
+    """Train the scorer to rank each prompt's reference above the programs generated for it.
 
     Args:
-        discriminator: the :class:`DiscriminatorReward` to train (either backend), in place.
+        discriminator: the :class:`DiscriminatorReward` to train in place (backend ``"scorer"``).
         prompts, references, generated: one triple per policy sample; ``generated[i]`` is a program
             the policy wrote for ``prompts[i]``, ``references[i]`` that prompt's reference program.
         config: :class:`DiscriminatorTrainingConfig`.
+        negatives: more programs that are not references, e.g. failing programs, as
+            :class:`~trl_codefeedback.feedback.discriminator.Rollout` (prompt, code, reference).
 
     Returns:
-        ``loss`` (mean of the last epoch), ``accuracy`` (on the training examples, during the last
-        epoch), ``steps`` and ``examples``.
+        ``loss`` (mean of the last epoch), ``accuracy`` (pairs ranked right during the last epoch),
+        ``margin`` (mean ``f(ref) - f(sample)`` of the last epoch), ``steps``, ``pairs`` and
+        ``skipped_copies`` (samples equal to their reference, left out).
     """
     import torch
 
+    _require_scorer(discriminator)
     cfg = config or DiscriminatorTrainingConfig()
-    rows = _examples(prompts, references, generated, cfg.dedupe_positives)
-    if not rows:
-        raise ValueError("no examples to train the discriminator on")
-    n_pos = sum(r[3] == 1.0 for r in rows)
-    n_neg = len(rows) - n_pos
-    pos_weight = (n_neg / n_pos) if (cfg.balance and n_pos and n_neg) else 1.0
-
+    built = program_pairs(prompts, references, generated, negatives)
+    pairs = built.pairs
+    if not pairs:
+        raise ValueError(f"no (sample, reference) pair to train on ({built.skipped_copies} samples were copies of their reference)")
     model = discriminator.model
     params = [p for p in model.parameters() if p.requires_grad]
     if not params:
@@ -133,124 +205,36 @@ def train_discriminator(
     rng = random.Random(cfg.seed)
     was_training = model.training
     model.train()
-    steps, losses, correct, seen = 0, [], 0, 0
+    steps, losses, margins = 0, [], []
     try:
-        for _epoch in range(cfg.epochs):
-            order = list(range(len(rows)))
-            rng.shuffle(order)
-            losses, correct, seen = [], 0, 0
-            for i in range(0, len(order), cfg.batch_size):
-                batch = [rows[j] for j in order[i : i + cfg.batch_size]]
-                labels = torch.tensor([b[3] for b in batch], device=discriminator.model_device)
-                logits = discriminator.logits([b[0] for b in batch], [b[1] for b in batch], [b[2] for b in batch])
-                weights = torch.where(labels > 0.5, torch.full_like(labels, pos_weight), torch.ones_like(labels))
-                loss = torch.nn.functional.binary_cross_entropy_with_logits(logits, labels, weight=weights)
-                optim.zero_grad(set_to_none=True)
-                loss.backward()
-                if cfg.max_grad_norm:
-                    torch.nn.utils.clip_grad_norm_(params, cfg.max_grad_norm)
-                optim.step()
-                steps += 1
-                losses.append(float(loss.detach()))
-                correct += int(((logits.detach() >= 0) == (labels > 0.5)).sum())
-                seen += len(batch)
+        with _seeded_torch(cfg.seed, discriminator.model_device):  # dropout masks follow cfg.seed, global RNG untouched
+            for _epoch in range(cfg.epochs):
+                order = list(range(len(pairs)))
+                rng.shuffle(order)
+                losses, margins = [], []
+                for i in range(0, len(order), cfg.batch_size):
+                    margin = _pair_margins(discriminator, [pairs[j] for j in order[i : i + cfg.batch_size]])
+                    loss = torch.nn.functional.softplus(-margin).mean()  # = -log sigmoid(f(ref) - f(other))
+                    optim.zero_grad(set_to_none=True)
+                    loss.backward()
+                    if cfg.max_grad_norm:
+                        torch.nn.utils.clip_grad_norm_(params, cfg.max_grad_norm)
+                    optim.step()
+                    steps += 1
+                    losses.append(float(loss.detach()))
+                    margins.extend(margin.detach().tolist())
+                    if cfg.max_steps is not None and steps >= cfg.max_steps:
+                        break
                 if cfg.max_steps is not None and steps >= cfg.max_steps:
                     break
-            if cfg.max_steps is not None and steps >= cfg.max_steps:
-                break
     finally:
         model.train(was_training)
         optim.zero_grad(set_to_none=True)
     return {
         "loss": sum(losses) / max(len(losses), 1),
-        "accuracy": correct / max(seen, 1),
+        "accuracy": sum(m > 0 for m in margins) / max(len(margins), 1),
+        "margin": sum(margins) / max(len(margins), 1),
         "steps": float(steps),
-        "examples": float(len(rows)),
+        "pairs": float(len(pairs)),
+        "skipped_copies": float(built.skipped_copies),
     }
-
-
-class _NoOpEvents:
-    """``transformers.TrainerCallback``'s interface without importing transformers at import time:
-    every ``on_*`` event this class does not define is a no-op returning ``None``."""
-
-    def __getattr__(self, name: str) -> Any:
-        if name.startswith("on_"):
-            return lambda *args, **kwargs: None
-        raise AttributeError(name)
-
-
-class DiscriminatorRefreshCallback(_NoOpEvents):
-    """Retrain the discriminator every ``every_n_steps`` RL steps on the latest rollouts (GAN-style RLCF loop).
-
-    The rollouts come from :attr:`DiscriminatorReward.rollouts`, filled by every call of the
-    discriminator reward or of a :class:`~trl_codefeedback.feedback.grounding.GroundingReward`
-    holding it. At each refresh the callback
-
-    1. measures accuracy on the rollouts gathered since the last refresh (not yet trained on),
-    2. trains on them (:func:`train_discriminator`, ``config``), and clears the buffer,
-    3. appends ``{"discriminator/accuracy", "discriminator/train_accuracy", "discriminator/loss",
-       "step"}`` to ``state.log_history`` and keeps it in :attr:`history`; the reward then logs the same
-       numbers through TRL's ``log_metric`` on the next steps.
-
-    Args:
-        discriminator: the :class:`DiscriminatorReward` used by the reward function.
-        every_n_steps: refresh period in optimizer steps.
-        config: :class:`DiscriminatorTrainingConfig` of each refresh.
-        min_rollouts: skip a refresh with fewer buffered rollouts than this.
-        save_dir: when set, save the discriminator there after each refresh.
-
-    Example:
-        >>> cb = DiscriminatorRefreshCallback(disc, every_n_steps=5)          # doctest: +SKIP
-        >>> GRPOTrainer(..., reward_funcs=[GroundingReward(discriminator=disc)], callbacks=[cb])  # doctest: +SKIP
-    """
-
-    def __init__(
-        self,
-        discriminator: DiscriminatorReward,
-        every_n_steps: int = 10,
-        config: DiscriminatorTrainingConfig | None = None,
-        min_rollouts: int = 1,
-        save_dir: str | None = None,
-    ) -> None:
-        if every_n_steps < 1:
-            raise ValueError(f"every_n_steps must be >= 1, got {every_n_steps}")
-        self.discriminator = discriminator
-        self.every_n_steps = every_n_steps
-        self.config = config or DiscriminatorTrainingConfig()
-        self.min_rollouts = min_rollouts
-        self.save_dir = save_dir
-        self.history: list[dict[str, float]] = []
-
-    def refresh(self, step: int = 0) -> dict[str, float] | None:
-        """One refresh on the buffered rollouts (also callable by hand); ``None`` when too few were buffered."""
-        disc = self.discriminator
-        rollouts = list(disc.rollouts)
-        if len(rollouts) < self.min_rollouts or not rollouts:
-            return None
-        prompts = [r.prompt for r in rollouts]
-        refs = [r.reference for r in rollouts]
-        codes = [r.code for r in rollouts]
-        before = evaluate_discriminator(disc, prompts, refs, codes, self.config.dedupe_positives)
-        trained = train_discriminator(disc, prompts, refs, codes, self.config)
-        disc.rollouts.clear()
-        metrics = {
-            "accuracy": before["accuracy"],
-            "reference_score": before["reference_score"],
-            "generated_score": before["generated_score"],
-            "train_accuracy": trained["accuracy"],
-            "loss": trained["loss"],
-            "refreshes": float(len(self.history) + 1),
-        }
-        disc.training_metrics = dict(metrics)
-        entry = {f"discriminator/{k}": v for k, v in metrics.items()}
-        entry["step"] = step
-        self.history.append(entry)
-        if self.save_dir:
-            disc.save_pretrained(self.save_dir)
-        logger.info("discriminator refreshed at step %d: %s", step, metrics)
-        return metrics
-
-    def on_step_end(self, args: Any, state: Any, control: Any, **kwargs: Any) -> Any:
-        if state.global_step % self.every_n_steps == 0 and self.refresh(state.global_step) is not None:
-            state.log_history.append(dict(self.history[-1]))
-        return control
