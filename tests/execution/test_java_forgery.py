@@ -233,6 +233,7 @@ def test_reflection_into_the_test_class_cannot_find_the_answer(backend):
 
 
 def test_expected_values_never_reach_the_candidate_jvm(backend):
+    assert run(backend, java(HONEST_INT, INT_TEST)).status is Status.PASSED  # starts the pool
     plan = backend.oracle.plan(INT_TEST)
     assert "4242" not in plan.probe_source and "1717" not in plan.probe_source
     assert "Sol.g(1)" in plan.probe_source and "Sol.g(1)" not in plan.trusted_source
@@ -480,3 +481,25 @@ def test_plain_values_of_every_kind_round_trip_exactly(backend):
     wrong = ROUND_TRIP.replace('"12.3400"', '"12.34"').replace("(short) 2, (byte) 3), \"s\"", "(short) 2, 3), \"s\"")
     fb = run(backend, java(wrong, ROUND_TRIP_TEST))
     assert fb.tests_passed == 9 and [o.value for o in fb.test_outcomes][3] == "fail" and fb.test_outcomes[9].value == "fail", fb
+
+
+def test_forged_replies_are_the_programs_protocol_error_never_a_pass(backend):
+    """Replies the candidate side could forge if it owned its channel: each is checked against the plan."""
+    from trl_codefeedback.execution.java.pool import VALUE_CHARS, _valid_checks
+
+    assert run(backend, java(HONEST_INT, INT_TEST)).status is Status.PASSED  # starts the pool
+    plan = backend.oracle.plan(INT_TEST)
+    good = [{"o": "value", "v": ["I4242;"]}, {"o": "error", "type": "X", "msg": "m", "line": 3}]
+    assert _valid_checks(good, plan)
+    for bad in ([{"o": "pass"}, {"o": "pass"}],                                   # claims a pass
+                [{"o": "value", "v": ["I4242;"]}],                                # a check missing
+                [{"o": "value", "v": ["I1;", "I2;"]}, {"o": "not_run"}],          # more values than the check has
+                [{"o": "fail", "type": "WrongAnswer"}, {"o": "not_run"}],         # only the oracle says WrongAnswer
+                [{"o": "value", "v": ["s" * (VALUE_CHARS + 1)]}, {"o": "not_run"}],  # over the value cap
+                "checks"):
+        assert not _valid_checks(bad, plan), bad
+    # values that parse wrongly are judged by the oracle as the program's ProtocolError
+    judged = backend.oracle.judge(plan, {0: ["I42"], 1: ["A3:[J99999999;"]}, test_timeout_s=1.0)
+    assert [judged[0]["o"], judged[1]["o"]] == ["error", "error"] and judged[0]["type"] == "ProtocolError"
+    judged = backend.oracle.judge(plan, {0: ["I4242;"], 1: ["s4:1717"]}, test_timeout_s=1.0)
+    assert judged[0]["o"] == "pass" and judged[1]["o"] == "error" and judged[1]["type"] == "ClassCastException"

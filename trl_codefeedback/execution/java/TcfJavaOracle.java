@@ -146,7 +146,7 @@ public final class TcfJavaOracle {
             Object[] vals;
             try {
                 vals = values(req.get("v" + parts[0]));
-            } catch (TcfValues.Malformed | RuntimeException e) {
+            } catch (TcfValues.Malformed | RuntimeException | OutOfMemoryError e) {
                 out.append("{\"o\":\"error\",\"type\":\"ProtocolError\",\"msg\":").append(TcfCommon.q("malformed value from the program's JVM: " + e.getMessage())).append('}');
                 continue;
             }
