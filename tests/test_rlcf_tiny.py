@@ -1,5 +1,6 @@
 """End to end RLCF: TRL's GRPOTrainer trains a tiny local policy against GroundingReward while
-DiscriminatorRefreshCallback retrains the discriminator from the latest rollouts (CPU)."""
+DiscriminatorRefreshCallback retrains the pairwise scorer from the latest rollouts (CPU); every input
+the scorer reads during the run, for rewards and for training, holds one program."""
 
 from __future__ import annotations
 
@@ -13,6 +14,7 @@ torch = pytest.importorskip("torch")
 trl = pytest.importorskip("trl")
 
 from datasets import Dataset
+from tiny_models import ModelInputRecorder, build_tiny_classifier  # noqa: E402
 from trainers._helpers import config_kwargs, length_reward  # noqa: E402  (tests/trainers/_helpers.py)
 from trl import GRPOConfig, GRPOTrainer
 
@@ -55,11 +57,27 @@ def mbjp_rows(n: int = N_ROWS) -> Dataset:
 
 
 
-def _rlcf(policy_path: Path, classifier_path: Path, dataset: Dataset, out: Path, language: str):
+@pytest.fixture(scope="module")
+def scorer_path(tmp_path_factory, data_dir) -> Path:
+    """A tiny Qwen2 decoder with a one-logit head: the scorer f(prompt, program)."""
+    return build_tiny_classifier(tmp_path_factory.mktemp("scorer"), data_dir=data_dir, num_labels=1)
+
+
+def _rlcf(policy_path: Path, scorer_path: Path, dataset: Dataset, out: Path, language: str):
     from transformers import AutoModelForCausalLM, AutoTokenizer
 
-    disc = DiscriminatorReward(str(classifier_path), max_length=128, batch_size=8)
+    from trl_codefeedback.feedback.discriminator import prompt_text
+
+    disc = DiscriminatorReward(str(scorer_path), max_length=128, batch_size=8)
     disc_before = {n: p.detach().clone() for n, p in disc.model.named_parameters()}
+    programs: set[str] = set()  # every program the reward recorded (refreshes clear the buffer, so note them here)
+    record = disc.record
+
+    def record_and_note(prompts, codes, references):
+        programs.update(codes)
+        record(prompts, codes, references)
+
+    disc.record = record_and_note
     reward = GroundingReward(discriminator=disc, language=language)
     refresh = DiscriminatorRefreshCallback(
         disc, every_n_steps=1, config=DiscriminatorTrainingConfig(epochs=1, batch_size=8, learning_rate=1e-3)
@@ -74,9 +92,18 @@ def _rlcf(policy_path: Path, classifier_path: Path, dataset: Dataset, out: Path,
         callbacks=[refresh],
     )
     reward.attach_trainer(trainer)
-    with warnings.catch_warnings():
+    with warnings.catch_warnings(), ModelInputRecorder(disc.model, disc.tokenizer) as seen:
         warnings.simplefilter("ignore", UserWarning)
         trainer.train()
+
+    # every input the scorer read (reward calls, refresh evaluation and training) is f's input of one program
+    prompts = {prompt_text(p) for p in dataset["prompt"]}
+    refs = set(disc.strip_prefix(dataset["reference"], dataset["code_prefix"]))
+    one_program = {disc.scorer_input(p, c) for p in prompts for c in refs | programs}
+    stray = [t for t in seen.texts if t not in one_program]
+    assert seen.texts and not stray, f"{len(stray)} inputs are not one program with its prompt; first: {stray[:1]}"
+    assert {disc.scorer_input(p, r) for p in prompts for r in refs} & set(seen.texts)  # references read on their own
+    assert {disc.scorer_input(p, c) for p in prompts for c in programs - refs} & set(seen.texts)  # and samples on theirs
 
     assert trainer.state.global_step == 2
     assert len(refresh.history) == 2  # refreshed after each step, from that step's rollouts
@@ -93,14 +120,14 @@ def _rlcf(policy_path: Path, classifier_path: Path, dataset: Dataset, out: Path,
     return trainer, reward
 
 
-def test_rlcf_grpo_python_mbpp(tiny_model_path, tiny_classifier_path, data_dir, tmp_path):
-    _rlcf(tiny_model_path, tiny_classifier_path, mbpp_rows(data_dir), tmp_path, "python")
+def test_rlcf_grpo_python_mbpp(tiny_model_path, scorer_path, data_dir, tmp_path):
+    _rlcf(tiny_model_path, scorer_path, mbpp_rows(data_dir), tmp_path, "python")
 
 
-def test_rlcf_grpo_java_mbjp(tiny_model_path, tiny_classifier_path, data_dir, tmp_path):
+def test_rlcf_grpo_java_mbjp(tiny_model_path, scorer_path, tmp_path):
     import shutil
 
     if shutil.which("javac") is None:
         pytest.fail("javac is required for the MBJP RLCF run (install a JDK)")
-    _, reward = _rlcf(tiny_model_path, tiny_classifier_path, mbjp_rows(), tmp_path, "java")
+    _, reward = _rlcf(tiny_model_path, scorer_path, mbjp_rows(), tmp_path, "java")
     assert all(r.feedback.status.value != "harness_error" for r in reward.last_results)
