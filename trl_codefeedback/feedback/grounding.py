@@ -6,7 +6,8 @@ the executor supports: Python, Java), then
 * a program that does not compile (or a completion with no code) gets ``compile_error``;
   the discriminator is not consulted (the gate);
 * a program that compiles gets its execution value plus ``discriminator_weight`` times the
-  discriminator's score ``d`` in ``[0, 1]`` (reference-likeness against the row's reference).
+  discriminator's score ``d`` in ``[0, 1]`` against the row's reference (for the trained scorer
+  ``sigmoid(f(x ∘ y) - f(x ∘ ref))``: 0.5 when it cannot tell the program from the reference).
 
 Default table (:class:`GroundingRewardValues`, ``gate="compile"``, ``d`` = discriminator score):
 
