@@ -336,10 +336,11 @@ def test_finalizer_is_still_the_program():
 """
     with JavaBackend(1) as be:
         fb = run(be, java(code, INT_TEST))
-        assert fb.status is not Status.HARNESS_ERROR, fb
+        assert fb.status is Status.PASSED, fb  # its answers are right; the exit was denied, not counted against it
         pids = be.worker_pids()
-        assert run(be, java(HONEST_INT, INT_TEST)).status is Status.PASSED
-        assert be.worker_pids() == pids or be.stats["worker_restarts"] <= 1
+        for _ in range(3):  # finalizers that run during later programs neither end the JVM nor blame those programs
+            assert run(be, java(HONEST_INT, INT_TEST)).status is Status.PASSED
+        assert be.worker_pids() == pids and be.stats["worker_restarts"] == 0
 
 
 def test_catching_the_stop_and_answering_late_is_a_timeout(backend):

@@ -106,9 +106,9 @@ public final class TcfJavaWorker {
 
     static final class Guard extends SecurityManager {
         private SecurityException deny(Permission p) {
-            if (p instanceof RuntimePermission && p.getName().startsWith("exitVM")) return trapExit(0);
-            return new SecurityException("denied in sandbox: " + p);
-        }
+            if (p instanceof RuntimePermission && p.getName().startsWith("exitVM") && inSandbox()) return trapExit(0);
+            return new SecurityException("denied in sandbox: " + p);  // (an exit from a finalizer is only denied:
+        }                                                              //  it may run during the next program)
 
         private static ExitTrap trapExit(int status) {
             exitAttempted = true;
@@ -124,7 +124,8 @@ public final class TcfJavaWorker {
         }
         @Override public void checkPermission(Permission p, Object ctx) { checkPermission(p); }
         @Override public void checkExit(int status) {
-            if (inSandbox() || candidateOnStack()) throw trapExit(status);
+            if (inSandbox()) throw trapExit(status);
+            if (candidateOnStack()) throw new SecurityException("denied in sandbox: System.exit(" + status + ")");
         }
         @Override public void checkAccess(ThreadGroup g) {
             if (!inSandbox(g) && candidateOnStack()) throw new SecurityException("denied in sandbox: a program may only use its own thread group");
