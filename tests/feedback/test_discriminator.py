@@ -194,6 +194,9 @@ def test_score_is_the_pairwise_probability(scorer_path):
     assert [disc.score([p], [c], [r])[0] for p, c, r in zip(prompts, codes, refs)] == pytest.approx(d, abs=1e-5)
     logit = disc.logits(prompts, codes, refs)
     assert logit.requires_grad and torch.sigmoid(logit).tolist() == pytest.approx(d, abs=1e-5)
+    disc.tokenizer.padding_side = "left"  # a decoder tokenizer's usual setting: inputs are padded on the right anyway
+    assert disc.score(prompts, codes, refs) == pytest.approx(d, abs=1e-5) and disc.tokenizer.padding_side == "left"
+    assert disc.score([], [], []) == []
 
 
 def test_two_label_classifier_works_as_scorer(tiny_classifier_path):

@@ -318,16 +318,16 @@ class DiscriminatorReward:
         return [tok.decode(x[:k]) if len(x) > k else text for x, k, text in zip(ids, keep, fields)]
 
     def encode(self, texts: Sequence[str]) -> dict[str, Any]:
-        """Tokenise finished input texts (right padding, cut at ``max_length`` from the left) onto the model's device."""
+        """Tokenise finished input texts onto the model's device: padded on the right (encoders pool the first
+        token, the judge reads the last real one), cut at ``max_length`` from the left (after :meth:`_fit` this
+        only trims template text; the end, program or question, stays)."""
         tok = self.tokenizer
-        if tok.padding_side != "right":  # the judge reads logits at the last real token
-            raise ValueError("the discriminator's tokenizer must pad on the right (tokenizer.padding_side = 'right')")
-        old_side = tok.truncation_side
-        tok.truncation_side = "left"  # after _fit this only trims template text; the end (program / question) stays
+        sides = tok.padding_side, tok.truncation_side
+        tok.padding_side, tok.truncation_side = "right", "left"
         try:
             enc = tok(list(texts), return_tensors="pt", padding=True, truncation=True, max_length=self.max_length)
         finally:
-            tok.truncation_side = old_side
+            tok.padding_side, tok.truncation_side = sides
         return {k: v.to(self.model_device) for k, v in enc.items() if k in ("input_ids", "attention_mask")}
 
     def scorer_input(self, prompt: str, program: str) -> str:
@@ -349,6 +349,8 @@ class DiscriminatorReward:
         if len(prompts) != len(programs):
             raise ValueError(f"got {len(prompts)} prompts and {len(programs)} programs")
         keys = [(prompt_text(p), c) for p, c in zip(prompts, programs)]
+        if not keys:
+            return torch.zeros(0, device=self.model_device)
         unique = list(dict.fromkeys(keys))
         enc = self.encode([self.scorer_input(p, c) for p, c in unique])
         logits = self.model(**enc).logits.float()

@@ -17,6 +17,7 @@ Example:
 from __future__ import annotations
 
 import logging
+from dataclasses import replace
 from typing import Any
 
 from trl_codefeedback.feedback.discriminator import DiscriminatorReward
@@ -61,7 +62,7 @@ class DiscriminatorRefreshCallback(_NoOpEvents):
     Args:
         discriminator: the :class:`DiscriminatorReward` (scorer backend) used by the reward function.
         every_n_steps: refresh period in optimizer steps.
-        config: :class:`DiscriminatorTrainingConfig` of each refresh.
+        config: :class:`DiscriminatorTrainingConfig` of each refresh (refresh ``k`` uses ``seed + k``).
         min_rollouts: skip a refresh with fewer buffered rollouts than this.
         save_dir: when set, save the discriminator there after each refresh.
 
@@ -102,7 +103,8 @@ class DiscriminatorRefreshCallback(_NoOpEvents):
             disc.rollouts.clear()
             return None
         before = evaluate_discriminator(disc, prompts, refs, codes)
-        trained = train_discriminator(disc, prompts, refs, codes, self.config)
+        config = replace(self.config, seed=self.config.seed + len(self.history))  # a new pair order each refresh
+        trained = train_discriminator(disc, prompts, refs, codes, config)
         disc.rollouts.clear()
         metrics = {
             "accuracy": before["accuracy"],

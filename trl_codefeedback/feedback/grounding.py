@@ -139,7 +139,7 @@ class GroundingReward(UnitTestReward):
     ``pass_rate``, ``discriminator_score`` and the discriminator's latest training metrics.
 
     Example:
-        >>> disc = DiscriminatorReward(classifier_path)                      # doctest: +SKIP
+        >>> disc = DiscriminatorReward(scorer_path)                          # doctest: +SKIP
         >>> reward = GroundingReward(discriminator=disc, language="java")    # doctest: +SKIP
         >>> GRPOTrainer(model, reward_funcs=[reward], train_dataset=load_mbjp(), ...,
         ...             callbacks=[DiscriminatorRefreshCallback(disc, every_n_steps=10)])  # doctest: +SKIP
