@@ -14,8 +14,8 @@ torch = pytest.importorskip("torch")
 trl = pytest.importorskip("trl")
 
 from datasets import Dataset
-from tiny_models import ModelInputRecorder, build_tiny_classifier  # noqa: E402
-from trainers._helpers import config_kwargs, length_reward  # noqa: E402  (tests/trainers/_helpers.py)
+from tiny_models import ModelInputRecorder, build_tiny_classifier
+from trainers._helpers import config_kwargs, length_reward  # tests/trainers/_helpers.py
 from trl import GRPOConfig, GRPOTrainer
 
 from trl_codefeedback.feedback import (

@@ -100,7 +100,7 @@ class ModelInputRecorder:
             keep = row if mask is None else [t for t, m in zip(row, mask[i].tolist()) if m]
             self.texts.append(self.tokenizer.decode(keep))
 
-    def __enter__(self) -> "ModelInputRecorder":
+    def __enter__(self):
         self._handle = self.model.register_forward_pre_hook(self._hook, with_kwargs=True)
         return self
 
