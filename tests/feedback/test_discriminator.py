@@ -233,8 +233,8 @@ def test_rewrite_of_held_out_reference_scores_like_the_reference(rows, scorer_pa
 
     What it took (measured on seeds 0-2, docs/rlcf.md): broken programs that keep the indentation and
     trailing spaces (else the scorer keys on whitespace), and the rewrites in training. Without them
-    the same scorer, trained as long, put one held-out rewrite per seed next to the broken programs
-    (d = 0.007); with them no rewrite falls below its reference. What stays: about one held-out
+    the same scorer, trained as long, put one or two held-out rewrites per seed next to the broken
+    programs (d about 0.007); with them no rewrite falls below its reference. What stays: about one held-out
     reference per seed in an odd style (1-space indents, trailing semicolons) that the scorer itself
     scores like a broken program; its rewrite then scores above it, hence "15 of 16" below."""
     disc = DiscriminatorReward(str(scorer_path), max_length=128, batch_size=32)
