@@ -9,28 +9,48 @@ from pathlib import Path
 import pytest
 
 from trl_codefeedback.cli import main
-from trl_codefeedback.demo import OPERATIONS, split_tasks, task_row
+from trl_codefeedback.demo_tasks import ACCUMULATORS, FILTERS, HABITS, OPERATIONS, TRANSFORMS, oneline_task, split_tasks
 
 pytestmark = pytest.mark.slow
 
 
-def test_task_family_references_pass_and_heldout_pairs_are_unseen():
+def _run(rows, field):
     from trl_codefeedback.execution import Executor, Program
 
-    train, heldout = split_tasks(seed=0)
-    assert len(train) + len(heldout) == len(OPERATIONS) * 9 and len(heldout) == 2 * len(OPERATIONS)
-    assert not {r["task_id"] for r in train} & {r["task_id"] for r in heldout}
-    # every operation and every constant of the held-out set is seen in training
-    ops = lambda rows: {r["task_id"].split("/")[1] for r in rows}  # noqa: E731
-    ks = lambda rows: {r["task_id"].split("/")[2] for r in rows}  # noqa: E731
-    assert ops(heldout) <= ops(train) and ks(heldout) <= ks(train)
     with Executor(workers=2) as ex:
-        fbs = ex.run([Program(r["code_prefix"] + r["completion"], r["tests"]) for r in train + heldout])
-    assert all(fb.passed for fb in fbs)
-    row = task_row("plus", 3)
-    with Executor(workers=1) as ex:
-        fb = ex.run([Program(row["code_prefix"] + " x + 4\n", row["tests"])])[0]
-    assert fb.status.value == "failed"
+        return ex.run([Program(r["code_prefix"] + r[field], r["tests"]) for r in rows])
+
+
+def test_loops_family_references_pass_and_each_habit_breaks_one_line():
+    train, heldout = split_tasks("loops", seed=0)
+    assert len(train) + len(heldout) == len(ACCUMULATORS) * len(FILTERS) * len(TRANSFORMS) and len(heldout) == 12
+    parts = lambda r: tuple(r["task_id"].split("/")[1:])  # noqa: E731
+    seen = {parts(r) for r in train}
+    for h in map(parts, heldout):  # an unseen combination whose every pair of parts is seen in training
+        assert h not in seen
+        for i, j in ((0, 1), (0, 2), (1, 2)):
+            assert any(t[i] == h[i] and t[j] == h[j] for t in seen)
+    rows = train + heldout
+    assert all(fb.passed for fb in _run(rows, "completion"))
+    for r, fb in zip(rows, _run(rows, "buggy_completion")):
+        good, bad = r["completion"].splitlines(), r["buggy_completion"].splitlines()
+        assert [i for i, (a, b) in enumerate(zip(good, bad)) if a != b] == [r["habit_line"] + 1]  # one line differs
+        if r["habit"] == "wrong initial value":  # a wrong answer on every test: no error line
+            assert fb.status.value == "failed" and fb.tests_passed == 0 and fb.error_line is None
+            continue
+        assert fb.status.value == "runtime_error" and str(fb.error_scope) == "line"
+        blamed = fb.error_line - r["code_prefix"].count("\n") - 2  # 0-based line of the body (it starts after the prompt line)
+        assert blamed == r["habit_line"], r["task_id"]  # RLTF's line blame lands on the buggy line
+    assert {r["habit"] for r in rows} == {h[0] for h in HABITS.values()}
+
+
+def test_oneline_family_still_works():
+    train, heldout = split_tasks("oneline", seed=0)
+    assert len(train) + len(heldout) == len(OPERATIONS) * 9 and len(heldout) == 2 * len(OPERATIONS)
+    assert all(fb.passed for fb in _run(train + heldout, "completion"))
+    assert {fb.error_type for fb in _run(heldout, "buggy_completion")} == {"NameError"}
+    row = oneline_task("plus", 3)
+    assert _run([{**row, "completion": " x + 4\n"}], "completion")[0].status.value == "failed"
 
 
 def test_short_demo_writes_its_outputs(tmp_path, capsys):
@@ -42,6 +62,7 @@ def test_short_demo_writes_its_outputs(tmp_path, capsys):
     for key in ("heldout_pass@1_init", "heldout_pass@1_before_rl", "heldout_pass@1_after_rl"):
         assert 0.0 <= summary[key] <= 1.0
     assert summary["trainer"] == "CodeFeedbackGRPOTrainer"
+    assert summary["family"] == "loops" and [c["step"] for c in summary["heldout_curve"]] == [0, 4]
     assert len(summary["reward_curve"]) >= 1 and all(-1.0 <= p["reward"] <= 1.0 for p in summary["reward_curve"])
     assert (out / "reward_curve.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     assert (out / "model" / "config.json").is_file()

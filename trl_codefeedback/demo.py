@@ -1,26 +1,18 @@
 """`trl-codefeedback demo`: watch a tiny model learn from unit-test feedback, on CPU, in minutes.
 
-The built-in task family: one-line Python functions described in words,
+The task family (:mod:`trl_codefeedback.demo_tasks`, ``loops``): functions of several lines
+over a list, described in words ("Return the sum of the squares of the even items of xs."),
+each an accumulator x a filter x a transform; held-out tasks are unseen combinations. The
+SFT warm-up data carries one habitual bug per accumulator, on one line, the other lines
+right (a wrong variable, an off-by-one index, a wrong operator, a wrong initial value).
+After the warm-up the model writes the right loop but, greedily, the habitual bug. RL with
+unit-test feedback (every reward from really running the completion against its tests in
+the sandbox; RLTF's fine-grained penalty on the tokens of the line that failed) must remove
+the habits, and the held-out tasks show whether the fix generalises.
 
-    def f(x):
-        \"\"\"Return x plus 3.\"\"\"
-        return
-
-completed by ``x + 3`` (operations: plus, minus, times, modulo, the larger of, the
-smaller of; constants 1-9). Some (operation, constant) pairs are held out: every
-operation and every constant is seen in training, the pair never is.
-
-The SFT warm-up data carries a habit, as real base models do: in ``buggy_fraction`` of
-the examples (60%) the code uses the wrong parameter name (``n + 3``), which raises
-``NameError`` when run. After the warm-up the model writes the right operation and
-constant but, greedily, the wrong name. RL with unit-test feedback (every reward comes
-from really running the completion against its tests in the sandbox; RLTF's
-fine-grained penalty lands on the error line's tokens) must remove the habit on the
-training tasks, and the held-out tasks show whether the fix generalises.
-
-Steps: build a tokenizer and a randomly initialised Qwen2-style model (~150k
-parameters); SFT warm-up; held-out pass@1 (greedy); RL with our token-level trainer;
-held-out pass@1 again; the reward curve as a PNG.
+Steps: build a tokenizer and a randomly initialised Qwen2-style model; SFT warm-up;
+held-out pass@1 (greedy); RL with our token-level trainer, held-out pass@1 measured every
+``eval_every`` steps; the curves as a PNG.
 
 Example:
     >>> from trl_codefeedback.demo import DemoConfig, run_demo
@@ -32,25 +24,14 @@ from __future__ import annotations
 
 import json
 import random
-import re
 import tempfile
 import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
-OPERATIONS = {
-    # words: (template of the code, python function)
-    "plus": ("x + {k}", lambda x, k: x + k),
-    "minus": ("x - {k}", lambda x, k: x - k),
-    "times": ("x * {k}", lambda x, k: x * k),
-    "modulo": ("x % {k}", lambda x, k: x % k),
-    "the larger of x and": ("max(x, {k})", lambda x, k: max(x, k)),
-    "the smaller of x and": ("min(x, {k})", lambda x, k: min(x, k)),
-}
-BUGGY_NAME = "n"  # the habit: the wrong parameter name
-CONSTANTS = range(1, 10)
-TEST_INPUTS = (-7, 0, 2, 5, 13)
+from trl_codefeedback.demo_tasks import split_tasks
+
 EOS = "<|endoftext|>"
 
 
@@ -60,53 +41,25 @@ class DemoConfig:
 
     output_dir: str | None = field(default=None, metadata={"help": "where the model, plot and summary go (default: a new temporary folder)"})
     seed: int = field(default=0, metadata={"help": "seed for the task split, the model and training"})
-    heldout_per_operation: int = field(default=2, metadata={"help": "constants held out per operation"})
+    family: str = field(default="loops", metadata={"help": "task family: loops (multi-line) or oneline (fast smoke test)"})
+    heldout: int = field(default=12, metadata={"help": "held-out tasks (loops family)"})
     hidden_size: int = field(default=64, metadata={"help": "model width"})
     num_layers: int = field(default=2, metadata={"help": "transformer layers"})
-    buggy_fraction: float = field(default=0.6, metadata={"help": "share of SFT examples with the habitual bug (wrong parameter name)"})
+    buggy_fraction: float = field(default=0.6, metadata={"help": "share of SFT examples with the task's habitual bug"})
     sft_copies: int = field(default=10, metadata={"help": "SFT examples per training task"})
-    sft_steps: int = field(default=250, metadata={"help": "SFT warm-up steps"})
-    sft_learning_rate: float = field(default=3e-3, metadata={"help": "SFT learning rate"})
-    rl_steps: int = field(default=100, metadata={"help": "RL steps"})
-    rl_learning_rate: float = field(default=1e-3, metadata={"help": "RL learning rate"})
+    sft_steps: int = field(default=400, metadata={"help": "SFT warm-up steps"})
+    sft_learning_rate: float = field(default=3e-3, metadata={"help": "SFT learning rate (cosine decay)"})
+    rl_steps: int = field(default=120, metadata={"help": "RL steps"})
+    rl_learning_rate: float = field(default=5e-4, metadata={"help": "RL learning rate"})
     num_generations: int = field(default=8, metadata={"help": "completions per prompt (GRPO group size)"})
     prompts_per_step: int = field(default=4, metadata={"help": "prompts per RL step"})
-    max_completion_length: int = field(default=12, metadata={"help": "generation length limit"})
+    max_completion_length: int = field(default=64, metadata={"help": "generation length limit (tokens)"})
     reward_mode: str = field(default="adaptive", metadata={"help": "RLTF reward: coarse or adaptive"})
-    fine_grained: bool = field(default=True, metadata={"help": "token-level penalties at error lines (our trainer)"})
+    fine_grained: bool = field(default=True, metadata={"help": "token-level penalties at error lines (our trainer; False: plain TRL GRPOTrainer)"})
+    alpha_scaling: bool | None = field(default=None, metadata={"help": "fine_grained_alpha_scaling (None: the trainer's default)"})
+    mask_unexecuted: bool = field(default=False, metadata={"help": "StepCoder: zero the advantage of never-executed lines"})
+    eval_every: int = field(default=10, metadata={"help": "held-out pass@1 every N RL steps"})
     log_every: int = field(default=5, metadata={"help": "log the reward every N steps"})
-
-
-# --------------------------------------------------------------------------- tasks
-
-
-def task_row(words: str, k: int) -> dict[str, Any]:
-    template, fn = OPERATIONS[words]
-    phrase = f"x {words} {k}" if words in ("plus", "minus", "times", "modulo") else f"{words} {k}"
-    prompt = f'def f(x):\n    """Return {phrase}."""\n    return'
-    asserts = [f"assert f({x}) == {fn(x, k)}" for x in TEST_INPUTS]
-    return {
-        "prompt": prompt,
-        "completion": " " + template.format(k=k) + "\n",
-        "tests": json.dumps({"kind": "asserts", "asserts": asserts}),
-        "code_prefix": prompt,
-        "task_id": f"demo/{words.replace(' ', '_')}/{k}",
-        "language": "python",
-    }
-
-
-def split_tasks(seed: int, heldout_per_operation: int = 2) -> tuple[list[dict], list[dict]]:
-    """Train and held-out tasks: each operation holds out different constants."""
-    rng = random.Random(seed)
-    train, heldout = [], []
-    constants = list(CONSTANTS)
-    for i, words in enumerate(OPERATIONS):
-        rotated = constants[i * heldout_per_operation % len(constants) :] + constants[: i * heldout_per_operation % len(constants)]
-        held = set(rotated[:heldout_per_operation])
-        for k in constants:
-            (heldout if k in held else train).append(task_row(words, k))
-    rng.shuffle(train)
-    return train, heldout
 
 
 # --------------------------------------------------------------------------- model
@@ -122,7 +75,7 @@ def build_tiny_model(path: Path, texts: list[str], hidden_size: int, num_layers:
     bpe = Tokenizer(models.BPE())
     bpe.pre_tokenizer = pre_tokenizers.ByteLevel(add_prefix_space=False)
     bpe.decoder = decoders.ByteLevel()
-    trainer = trainers.BpeTrainer(vocab_size=300, special_tokens=[EOS], initial_alphabet=pre_tokenizers.ByteLevel.alphabet(), show_progress=False)
+    trainer = trainers.BpeTrainer(vocab_size=400, special_tokens=[EOS], initial_alphabet=pre_tokenizers.ByteLevel.alphabet(), show_progress=False)
     bpe.train_from_iterator(texts, trainer=trainer)
     tokenizer = PreTrainedTokenizerFast(tokenizer_object=bpe, eos_token=EOS, pad_token=EOS)
     tokenizer.save_pretrained(path)
@@ -130,7 +83,7 @@ def build_tiny_model(path: Path, texts: list[str], hidden_size: int, num_layers:
     config = Qwen2Config(
         vocab_size=len(tokenizer), hidden_size=hidden_size, intermediate_size=hidden_size * 4,
         num_hidden_layers=num_layers, num_attention_heads=4, num_key_value_heads=4,
-        max_position_embeddings=128, tie_word_embeddings=True,
+        max_position_embeddings=256, tie_word_embeddings=True,
         eos_token_id=tokenizer.eos_token_id, pad_token_id=tokenizer.pad_token_id,
     )
     model = Qwen2ForCausalLM(config)
@@ -149,16 +102,31 @@ def heldout_pass_at_1(model, tokenizer, rows: list[dict], max_new_tokens: int, e
 
     from trl_codefeedback.feedback import UnitTestReward
 
+    was_training = model.training
     tokenizer.padding_side = "left"
-    enc = tokenizer([r["prompt"] for r in rows], return_tensors="pt", padding=True)
+    enc = tokenizer([r["prompt"] for r in rows], return_tensors="pt", padding=True).to(model.device)
     model.eval()
     with torch.no_grad():
         out = model.generate(**enc, max_new_tokens=max_new_tokens, do_sample=False, pad_token_id=tokenizer.pad_token_id)
+    model.train(was_training)
     completions = tokenizer.batch_decode(out[:, enc["input_ids"].shape[1] :], skip_special_tokens=True)
     reward = UnitTestReward(executor=executor)
     reward(prompts=[r["prompt"] for r in rows], completions=completions, tests=[r["tests"] for r in rows], code_prefix=[r["code_prefix"] for r in rows])
     passed = [fb.passed for fb in reward.last_feedback]
     return sum(passed) / len(passed), completions
+
+
+def heldout_callback(tokenizer, rows: list[dict], max_new_tokens: int, executor, every: int, curve: list[dict]):
+    """A TrainerCallback appending ``{"step", "pass@1"}`` (held-out, greedy) to ``curve`` every ``every`` steps."""
+    from transformers import TrainerCallback
+
+    class HeldoutPassAt1(TrainerCallback):
+        def on_step_end(self, args, state, control, model=None, **kwargs):
+            if every and state.global_step % every == 0:
+                p, _ = heldout_pass_at_1(model, tokenizer, rows, max_new_tokens, executor)
+                curve.append({"step": state.global_step, "pass@1": p})
+
+    return HeldoutPassAt1()
 
 
 # --------------------------------------------------------------------------- training
@@ -176,6 +144,7 @@ def _quiet(trainer) -> None:
 
 
 def sft_warmup(model, tokenizer, rows: list[dict], cfg: DemoConfig, work: Path):
+    """Supervised warm-up on ``rows``; ``buggy_fraction`` of the examples carry the task's habitual bug."""
     from datasets import Dataset
     from trl import SFTConfig, SFTTrainer
 
@@ -183,15 +152,13 @@ def sft_warmup(model, tokenizer, rows: list[dict], cfg: DemoConfig, work: Path):
     examples = []
     for r in rows:
         for _ in range(cfg.sft_copies):
-            completion = r["completion"]
-            if rng.random() < cfg.buggy_fraction:
-                completion = re.sub(r"\bx\b", BUGGY_NAME, completion)
+            completion = r["buggy_completion"] if rng.random() < cfg.buggy_fraction else r["completion"]
             examples.append({"prompt": r["prompt"], "completion": completion + EOS})
     rng.shuffle(examples)
     ds = Dataset.from_list(examples)
     args = SFTConfig(
         output_dir=str(work / "sft"), max_steps=cfg.sft_steps, per_device_train_batch_size=16,
-        learning_rate=cfg.sft_learning_rate, lr_scheduler_type="constant", seed=cfg.seed, **_quiet_args(),
+        learning_rate=cfg.sft_learning_rate, lr_scheduler_type="cosine", seed=cfg.seed, **_quiet_args(),
     )
     trainer = SFTTrainer(model=model, args=args, train_dataset=ds, processing_class=tokenizer)
     _quiet(trainer)
@@ -200,19 +167,17 @@ def sft_warmup(model, tokenizer, rows: list[dict], cfg: DemoConfig, work: Path):
 
 
 def _trainer_classes(cfg: DemoConfig):
-    if cfg.fine_grained:
-        try:
-            from trl_codefeedback.trainers import CodeFeedbackGRPOConfig, CodeFeedbackGRPOTrainer
+    if cfg.fine_grained or cfg.mask_unexecuted:
+        from trl_codefeedback.trainers import CodeFeedbackGRPOConfig, CodeFeedbackGRPOTrainer
 
-            return CodeFeedbackGRPOConfig, CodeFeedbackGRPOTrainer
-        except ImportError:
-            pass
+        return CodeFeedbackGRPOConfig, CodeFeedbackGRPOTrainer
     from trl import GRPOConfig, GRPOTrainer
 
     return GRPOConfig, GRPOTrainer
 
 
-def rl_train(model, tokenizer, rows: list[dict], cfg: DemoConfig, work: Path, executor) -> list[dict]:
+def rl_train(model, tokenizer, rows: list[dict], cfg: DemoConfig, work: Path, executor, callbacks=()) -> list[dict]:
+    """GRPO on ``rows`` with ``UnitTestReward(mode=cfg.reward_mode)``; returns the logged history."""
     from datasets import Dataset
 
     from trl_codefeedback.feedback import UnitTestReward
@@ -220,20 +185,29 @@ def rl_train(model, tokenizer, rows: list[dict], cfg: DemoConfig, work: Path, ex
     config_cls, trainer_cls = _trainer_classes(cfg)
     ds = Dataset.from_list([{k: r[k] for k in ("prompt", "tests", "code_prefix", "task_id", "language")} for r in rows])
     reward = UnitTestReward(mode=cfg.reward_mode, executor=executor)
+    extra: dict[str, Any] = {}
+    if config_cls.__name__ == "CodeFeedbackGRPOConfig":
+        extra = {"fine_grained": cfg.fine_grained, "mask_unexecuted_tokens": cfg.mask_unexecuted}
+        if cfg.alpha_scaling is not None:
+            extra["fine_grained_alpha_scaling"] = cfg.alpha_scaling
     args = config_cls(
         output_dir=str(work / "rl"), max_steps=cfg.rl_steps,
         per_device_train_batch_size=cfg.num_generations * cfg.prompts_per_step, num_generations=cfg.num_generations,
         max_completion_length=cfg.max_completion_length, temperature=1.0, learning_rate=cfg.rl_learning_rate,
-        lr_scheduler_type="constant", beta=0.0, seed=cfg.seed, **_quiet_args(logging_steps=cfg.log_every),
+        lr_scheduler_type="constant", beta=0.0, seed=cfg.seed, **extra, **_quiet_args(logging_steps=cfg.log_every),
     )
     tokenizer.padding_side = "left"
-    trainer = trainer_cls(model=model, reward_funcs=[reward], args=args, train_dataset=ds, processing_class=tokenizer)
+    trainer = trainer_cls(model=model, reward_funcs=[reward], args=args, train_dataset=ds, processing_class=tokenizer, callbacks=list(callbacks))
     _quiet(trainer)
     trainer.train()
     return [h for h in trainer.state.log_history if "reward" in h]
 
 
-def plot_rewards(history: list[dict], path: Path) -> Path | None:
+# --------------------------------------------------------------------------- plot
+
+
+def plot_curves(history: list[dict], heldout_curve: list[dict], path: Path) -> Path | None:
+    """Held-out pass@1 (step 0 = before RL, last = after) and the mean training reward, one PNG."""
     try:
         import matplotlib
 
@@ -241,24 +215,30 @@ def plot_rewards(history: list[dict], path: Path) -> Path | None:
         import matplotlib.pyplot as plt
     except ImportError:
         return None
-    steps = [h["step"] for h in history]
-    fig, ax = plt.subplots(figsize=(6, 3.5))
-    ax.plot(steps, [h["reward"] for h in history], marker="o", label="mean reward")
-    key = next((k for k in history[0] if k.endswith("/passed")), None) if history else None
-    if key:
-        ax2 = ax.twinx()
-        ax2.plot(steps, [h.get(key, 0.0) for h in history], color="tab:green", linestyle="--", label="fraction passing")
-        ax2.set_ylabel("fraction of completions passing")
-        ax2.set_ylim(0, 1)
-        lines = ax.get_lines() + ax2.get_lines()
-        ax.legend(lines, [line.get_label() for line in lines], loc="lower right")
+    fig, ax = plt.subplots(figsize=(6.5, 3.8))
+    if heldout_curve:
+        steps = [c["step"] for c in heldout_curve]
+        ax.plot(steps, [c["pass@1"] for c in heldout_curve], color="tab:green", marker="o", label="held-out pass@1 (greedy)")
+        for c, where in ((heldout_curve[0], "before RL"), (heldout_curve[-1], "after RL")):
+            ax.annotate(f"{where}: {c['pass@1']:.2f}", (c["step"], c["pass@1"]), textcoords="offset points", xytext=(4, -14 if where == "after RL" else 6), fontsize=8)
+    ax.set_ylim(-0.05, 1.05)
     ax.set_xlabel("RL step")
-    ax.set_ylabel("RLTF reward")
-    ax.set_title("trl-codefeedback demo: reward during RL")
+    ax.set_ylabel("held-out pass@1")
+    ax2 = ax.twinx()
+    if history:
+        ax2.plot([h["step"] for h in history], [h["reward"] for h in history], color="tab:blue", linestyle="--", label="mean training reward")
+    ax2.set_ylabel("RLTF reward")
+    ax2.set_ylim(-1.05, 1.05)
+    lines = ax.get_lines() + ax2.get_lines()
+    ax.legend(lines, [line.get_label() for line in lines], loc="lower right", fontsize=8)
+    ax.set_title("trl-codefeedback demo: held-out pass@1 and reward during RL")
     fig.tight_layout()
     fig.savefig(path, dpi=120)
     plt.close(fig)
     return path
+
+
+# --------------------------------------------------------------------------- the demo
 
 
 def run_demo(cfg: DemoConfig, echo=print) -> dict[str, Any]:
@@ -290,30 +270,38 @@ def _run(cfg: DemoConfig, out: Path, work: Path, echo) -> dict[str, Any]:
     from trl_codefeedback.execution import Executor
 
     set_seed(cfg.seed)
-    torch.set_num_threads(max(1, torch.get_num_threads()))
-    train, heldout = split_tasks(cfg.seed, cfg.heldout_per_operation)
-    echo(f"[demo] {len(train)} training tasks, {len(heldout)} held-out tasks (unseen operation/constant pairs)")
+    torch.set_num_threads(1)  # a ~150k-parameter model runs fastest on one thread; the sandbox uses the other cores
+    train, heldout = split_tasks(cfg.family, cfg.seed, cfg.heldout)
+    echo(f"[demo] {cfg.family} family: {len(train)} training tasks, {len(heldout)} held-out tasks (unseen combinations)")
     model, tokenizer = build_tiny_model(work / "init", [r["prompt"] + r["completion"] for r in train + heldout], cfg.hidden_size, cfg.num_layers, cfg.seed)
     echo(f"[demo] tiny Qwen2 model: {sum(p.numel() for p in model.parameters()) / 1e3:.0f}k parameters")
+    heldout_curve: list[dict] = []
     with Executor(workers=None) as executor:
         p_init, _ = heldout_pass_at_1(model, tokenizer, heldout, cfg.max_completion_length, executor)
         model = sft_warmup(model, tokenizer, train, cfg, work)
         p_before, before = heldout_pass_at_1(model, tokenizer, heldout, cfg.max_completion_length, executor)
         echo(f"[demo] held-out pass@1: random init {p_init:.2f}, after SFT warm-up {p_before:.2f}")
-        history = rl_train(model, tokenizer, train, cfg, work, executor)
+        heldout_curve.append({"step": 0, "pass@1": p_before})
+        callback = heldout_callback(tokenizer, heldout, cfg.max_completion_length, executor, cfg.eval_every, heldout_curve)
+        history = rl_train(model, tokenizer, train, cfg, work, executor, callbacks=[callback])
         p_after, after = heldout_pass_at_1(model, tokenizer, heldout, cfg.max_completion_length, executor)
+    if heldout_curve[-1]["step"] != cfg.rl_steps:
+        heldout_curve.append({"step": cfg.rl_steps, "pass@1": p_after})
+    echo(f"[demo] held-out pass@1 during RL: " + " ".join(f"{c['step']}:{c['pass@1']:.2f}" for c in heldout_curve))
     echo(f"[demo] held-out pass@1 after RL with unit-test feedback: {p_after:.2f} (before RL {p_before:.2f})")
     model.save_pretrained(out / "model")
     tokenizer.save_pretrained(out / "model")
-    plot_rewards(history, out / "reward_curve.png")
+    plot_curves(history, heldout_curve, out / "reward_curve.png")
     return {
         "seed": cfg.seed,
+        "family": cfg.family,
         "heldout_tasks": len(heldout),
         "heldout_pass@1_init": p_init,
         "heldout_pass@1_before_rl": p_before,
         "heldout_pass@1_after_rl": p_after,
+        "heldout_curve": heldout_curve,
         "reward_curve": [{"step": h["step"], "reward": h["reward"]} for h in history],
-        "samples": [{"task_id": r["task_id"], "before": b, "after": a} for r, b, a in zip(heldout, before, after)],
+        "samples": [{"task_id": r["task_id"], "habit": r["habit"], "before": b, "after": a} for r, b, a in zip(heldout, before, after)],
         "config": {**asdict(cfg), "output_dir": str(out)},
         "trainer": _trainer_classes(cfg)[1].__name__,
     }
