@@ -15,6 +15,8 @@ our figures come from. Our executor runs with its cache cleared before every rep
 shows the cached figure GRPO duplicates get). Verdicts must agree with the anchor on every program.
 
     python benchmarks/bench_executor.py [--repeats 5] [--workers 2] [--anchor-threads 2] [--workload both]
+
+What each layer of the sandbox costs per program: ``benchmarks/bench_isolation.py``.
 """
 
 from __future__ import annotations

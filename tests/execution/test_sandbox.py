@@ -171,11 +171,15 @@ def test_temp_dir_is_removed(sandbox):
     code = "import os\ndef f():\n    open('data.bin', 'wb').write(b'x' * 1000)\n    os.mkdir('sub')\n    raise RuntimeError(os.getcwd())\n"
     fb = run1(sandbox, code)
     workdir = fb.error_message
-    assert workdir and "tcf-job" in workdir
-    worker_pids = [w.proc.pid for w in sandbox._workers]
-    # The dir lives in the worker's private /tmp when isolated: look through /proc/<pid>/root.
-    assert not any(os.path.exists(f"/proc/{p}/root{workdir}") for p in worker_pids)
-    assert not os.path.exists(workdir)
+    if sandbox.isolation.get("filesystem"):
+        # Every program gets a fresh /tmp (its own mount namespace): one fixed work dir inside it.
+        assert workdir == "/tmp/program"
+    else:
+        assert workdir and "tcf-job" in workdir
+        assert not os.path.exists(workdir)
+    # The next program (same work dir path) finds nothing of it.
+    look = "import os\ndef f():\n    return sorted(os.listdir('.'))\n"
+    assert run1(sandbox, look, tests={"kind": "asserts", "asserts": ["assert f() == []"]}).status is Status.PASSED
 
 
 def test_killed_worker_mid_batch_gives_harness_error_and_recovers():

@@ -178,8 +178,11 @@ def create(cg: dict, memory_mb: int, max_processes: int) -> dict:
 def join(handle: dict) -> None:
     """In the program's process, first thing after fork (already inside, born there): become OOM-killable again."""
     try:
-        with open("/proc/self/oom_score_adj", "w") as f:
-            f.write("0")
+        fd = os.open("/proc/self/oom_score_adj", os.O_WRONLY)
+        try:
+            os.write(fd, b"0")
+        finally:
+            os.close(fd)
     except OSError:
         pass
 

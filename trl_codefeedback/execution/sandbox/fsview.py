@@ -10,7 +10,7 @@ urandom}``; then ``pivot_root`` into it. Nothing else of the host is reachable: 
 
 :func:`enter_program_view` (per program, in the program's process) unshares a new mount + IPC
 namespace, mounts fresh tmpfs on ``/tmp``, ``/var/tmp`` and ``/dev/shm`` (re-binding interpreter
-paths that live there) and detaches ``/proc``: the kernel destroys all of it when the program's
+paths that live there) and covers ``/proc`` with an empty read-only tmpfs: the kernel destroys all of it when the program's
 last process exits, so nothing is carried from one program to the next.
 """
 
@@ -180,4 +180,6 @@ def enter_program_view(view: dict) -> None:
     """In a program's process: its own /tmp, /var/tmp, /dev/shm and IPC objects; no /proc."""
     osc.unshare(osc.CLONE_NEWNS | osc.CLONE_NEWIPC)
     mount_private_tmp(view)
-    osc.umount("/proc")
+    # Hide /proc under an empty read-only tmpfs: a lazy umount of it waits for an RCU grace period
+    # (up to ~5 ms per program here); without capabilities the program cannot remove the cover.
+    osc.mount("tmpfs", "/proc", "tmpfs", osc.MS_NOSUID | osc.MS_NODEV | osc.MS_NOEXEC | osc.MS_RDONLY, "size=4k,nr_inodes=1,mode=555")

@@ -118,6 +118,10 @@ def setup_isolation(sandbox_uid: int, tmp_size_mb: int, *, ro_paths=(), use_cgro
         info["errors"].append(f"cgroup: {cg['error']}")
         # Without a cgroup nothing bounds a process tree: programs may not create processes.
         info["no_fork"] = seccomp.supported()
+    if info["filesystem"]:
+        os.environ["HOME"] = os.environ["TMPDIR"] = VIEW_WORKDIR
+        tempfile.tempdir = VIEW_WORKDIR
+    oscalls.resolve_functions()  # ctypes looks libc functions up lazily: once here, not in every program
     if info["mode"] != "none":
         try:
             # Once here rather than in every program (about 40 prctl calls each): the bounding set
@@ -355,6 +359,7 @@ def _apply_limits(limits: dict, uid: int) -> None:
 
 
 _job_counter = 0
+VIEW_WORKDIR = "/tmp/program"
 
 
 def spawn_sandboxed(body, limits: dict, uid: int, isolation: dict, fds: tuple[int, ...]) -> tuple[int, str]:
@@ -366,8 +371,10 @@ def spawn_sandboxed(body, limits: dict, uid: int, isolation: dict, fds: tuple[in
     """
     global _job_counter
     _job_counter += 1
-    workdir = f"/tmp/tcf-job-{os.getpid()}-{_job_counter}"
     view = _STATE["view"] if isolation.get("filesystem") else None
+    # With the view every program has its own fresh /tmp, so one fixed work dir (and HOME / TMPDIR
+    # set once in this process, see setup_isolation) serves all: no environment writes per program.
+    workdir = VIEW_WORKDIR if view is not None else f"/tmp/tcf-job-{os.getpid()}-{_job_counter}"
     if view is None:
         os.mkdir(workdir, 0o700)
         if uid > 0:
@@ -436,9 +443,9 @@ def _enter_program(limits: dict, uid: int, workdir: str, fds: tuple[int, ...], v
     if no_fork:
         seccomp.deny_process_creation()
     os.chdir(workdir)
-    os.environ.pop("TCF_PRIVATE_TMP", None)
-    os.environ["HOME"] = os.environ["TMPDIR"] = workdir
-    tempfile.tempdir = workdir
+    if workdir != VIEW_WORKDIR:
+        os.environ["HOME"] = os.environ["TMPDIR"] = workdir
+        tempfile.tempdir = workdir
 
 
 def finish_program(pid: int, uid: int, isolation: dict, workdir: str) -> dict:

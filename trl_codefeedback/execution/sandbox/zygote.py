@@ -100,8 +100,6 @@ def start_zygote(uid: int, isolate: bool, tmp_mb: int) -> tuple[socket.socket, i
             isolation.become_subreaper_and_die_with_parent()
             if isolate:
                 info = isolation.setup_isolation(uid, tmp_mb)
-                if info.get("filesystem"):
-                    os.environ["TCF_PRIVATE_TMP"] = "1"
             else:
                 info = {"network": False, "filesystem": False, "pid_namespace": False, "setuid": False, "mode": "disabled"}
             candidate.warm_up()
