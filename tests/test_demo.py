@@ -30,6 +30,10 @@ def test_loops_family_references_pass_and_each_habit_breaks_one_line():
         assert h not in seen
         for i, j in ((0, 1), (0, 2), (1, 2)):
             assert any(t[i] == h[i] and t[j] == h[j] for t in seen)
+    for i, j in ((0, 2), (1, 2)):  # a Latin rectangle: each (accumulator, transform), (filter, transform) pair once
+        assert len({(h[i], h[j]) for h in map(parts, heldout)}) == 12
+    assert len({(h[0], h[1]) for h in map(parts, heldout)}) == 12
+    assert {r["task_id"] for r in split_tasks("loops", seed=1)[1]} != {r["task_id"] for r in heldout}
     rows = train + heldout
     assert all(fb.passed for fb in _run(rows, "completion"))
     for r, fb in zip(rows, _run(rows, "buggy_completion")):

@@ -219,8 +219,8 @@ def plot_curves(history: list[dict], heldout_curve: list[dict], path: Path) -> P
     if heldout_curve:
         steps = [c["step"] for c in heldout_curve]
         ax.plot(steps, [c["pass@1"] for c in heldout_curve], color="tab:green", marker="o", label="held-out pass@1 (greedy)")
-        for c, where in ((heldout_curve[0], "before RL"), (heldout_curve[-1], "after RL")):
-            ax.annotate(f"{where}: {c['pass@1']:.2f}", (c["step"], c["pass@1"]), textcoords="offset points", xytext=(4, -14 if where == "after RL" else 6), fontsize=8)
+        for c, where, dx, ha in ((heldout_curve[0], "before RL", 4, "left"), (heldout_curve[-1], "after RL", -4, "right")):
+            ax.annotate(f"{where}: {c['pass@1']:.2f}", (c["step"], c["pass@1"]), textcoords="offset points", xytext=(dx, -14), ha=ha, fontsize=8)
     ax.set_ylim(-0.05, 1.05)
     ax.set_xlabel("RL step")
     ax.set_ylabel("held-out pass@1")
