@@ -209,8 +209,11 @@ def _oom_kills(sub: int, version: int) -> int:
     return 0
 
 
-def destroy(handle: dict, reap) -> dict:
-    """Kill everything left in the program's cgroup and reap (``reap()``). Returns ``{"oom": bool}``."""
+def destroy(handle: dict, reap, sweep: bool = True) -> dict:
+    """Kill everything left in the program's cgroup and reap (``reap()``). Returns ``{"oom": bool}``.
+
+    ``sweep=False``: the caller knows nothing of the program is left (no child remained to reap);
+    only the OOM counter is read."""
     close_fds(handle)
     oom = False
     for fd in handle["dirs"]:
@@ -222,7 +225,7 @@ def destroy(handle: dict, reap) -> dict:
             kills = _oom_kills(sub, handle["version"])
             oom = oom or kills > handle["cg"].get("oom_kills", 0)
             handle["cg"]["oom_kills"] = max(kills, handle["cg"].get("oom_kills", 0))
-            for _ in range(1000):
+            for _ in range(1000 if sweep else 0):
                 me = os.getpid()
                 pids = [int(p) for p in _read(sub, "cgroup.procs").split() if int(p) != me]
                 if not pids:

@@ -118,6 +118,10 @@ def setup_isolation(sandbox_uid: int, tmp_size_mb: int, *, ro_paths=(), use_cgro
         info["errors"].append(f"cgroup: {cg['error']}")
         # Without a cgroup nothing bounds a process tree: programs may not create processes.
         info["no_fork"] = seccomp.supported()
+    # CPython ignores SIGXFSZ (writes past the size limit then raise OSError EFBIG): restore the
+    # default (inherited by every program) so the kernel ends the program and the verdict is a
+    # resource limit.
+    signal.signal(signal.SIGXFSZ, signal.SIG_DFL)
     if info["filesystem"]:
         os.environ["HOME"] = os.environ["TMPDIR"] = VIEW_WORKDIR
         tempfile.tempdir = VIEW_WORKDIR
@@ -353,9 +357,6 @@ def _apply_limits(limits: dict, uid: int) -> None:
         resource.setrlimit(resource.RLIMIT_NPROC, (nproc, nproc))
     except (ValueError, OSError):
         pass
-    # CPython ignores SIGXFSZ (writes past the size limit then raise OSError EFBIG): restore the
-    # default so the kernel ends the program and the verdict is a resource limit.
-    signal.signal(signal.SIGXFSZ, signal.SIG_DFL)
 
 
 _job_counter = 0
@@ -455,8 +456,8 @@ def finish_program(pid: int, uid: int, isolation: dict, workdir: str) -> dict:
     (the program went over its aggregate memory limit).
     """
     cg = _PROGRAM_CGROUPS.pop(pid, None)
-    _sweep(pid, uid, isolation)
-    facts = cgroups.destroy(cg, _reap_all) if cg is not None else {"oom": False}
+    left = _sweep(pid, uid, isolation)
+    facts = cgroups.destroy(cg, _reap_all, sweep=left) if cg is not None else {"oom": False}
     if not isolation.get("filesystem"):
         try:
             os.rmdir(workdir)
@@ -465,7 +466,8 @@ def finish_program(pid: int, uid: int, isolation: dict, workdir: str) -> dict:
     return facts
 
 
-def _sweep(pid: int, uid: int, isolation: dict) -> None:
+def _sweep(pid: int, uid: int, isolation: dict) -> bool:
+    """Kill and reap what the program left; returns whether anything was left at all."""
     try:
         os.killpg(pid, signal.SIGKILL)
     except OSError:
@@ -473,7 +475,7 @@ def _sweep(pid: int, uid: int, isolation: dict) -> None:
     # We are a child subreaper: once the program's first process is reaped, every process it
     # left behind (double-forked daemons included) is a child of ours. No child at all -> done.
     if not _has_children():
-        return
+        return False
     if uid > 0:
         # Kill everything running as the sandbox uid (reaches processes that left the group).
         p = os.fork()
@@ -502,6 +504,7 @@ def _sweep(pid: int, uid: int, isolation: dict) -> None:
                     pass
             _reap_all()
     _reap_all()
+    return True
 
 
 def become_subreaper_and_die_with_parent() -> None:

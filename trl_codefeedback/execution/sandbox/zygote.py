@@ -98,6 +98,7 @@ def start_zygote(uid: int, isolate: bool, tmp_mb: int) -> tuple[socket.socket, i
             os.closerange(3, keep)
             os.closerange(keep + 1, 65536)
             isolation.become_subreaper_and_die_with_parent()
+            signal.signal(signal.SIGXFSZ, signal.SIG_DFL)  # programs inherit it: over the file size limit is a resource_limit
             if isolate:
                 info = isolation.setup_isolation(uid, tmp_mb)
             else:
