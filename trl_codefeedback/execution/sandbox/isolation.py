@@ -13,13 +13,15 @@ The API (kept stable; callers rely on it):
   process: new session (and PID namespace where used), the given fds dup'ed onto 0, 1, 2, 3 and
   every other fd closed, rlimits, dedicated uid, private work dir; then ``body()`` runs in it and
   the process exits.
-* ``finish_program(pid, uid, isolation, workdir)``: kill whatever the program left running,
-  reap every zombie, remove its files.
+* ``finish_program(pid, uid, isolation, workdir) -> {"oom": bool}``: kill whatever the program
+  left running, reap every zombie, remove its files, say whether its cgroup's OOM killer fired.
 
-Example:
-    >>> info = {"network": False, "filesystem": False, "pid_namespace": False, "setuid": False, "mode": "none"}
-    >>> sorted(info)  # the keys setup_isolation reports
-    ['filesystem', 'mode', 'network', 'pid_namespace', 'setuid']
+Example (in a process that forks programs; root or a user namespace needed)::
+
+    info = setup_isolation(sandbox_uid, 512)
+    pid, workdir = spawn_sandboxed(run_the_program, limits, sandbox_uid, info, (stdin, out, out, channel))
+    os.waitpid(pid, 0)
+    facts = finish_program(pid, sandbox_uid, info, workdir)   # {"oom": False}
 """
 
 from __future__ import annotations
@@ -28,7 +30,6 @@ import ctypes
 import math
 import os
 import resource
-import select
 import shutil
 import signal
 import sys
@@ -173,39 +174,6 @@ def _can_setuid(uid: int) -> bool:
 
 
 # ----------------------------------------------------------------------------- processes
-
-
-def wait_or_kill(pid: int, deadline: float) -> int:
-    """Reap the program's first process; kill its tree if it is still running at the deadline.
-
-    Waits on a pidfd (readable when the process exits) where the kernel has them, else polls.
-    """
-    done, st = os.waitpid(pid, os.WNOHANG)
-    if done:
-        return st
-    try:
-        pidfd = os.pidfd_open(pid)
-    except (AttributeError, OSError):
-        pidfd = None
-    try:
-        while True:
-            remaining = deadline - time.monotonic()
-            if remaining <= 0:
-                kill_tree(pid)
-                return os.waitpid(pid, 0)[1]
-            if pidfd is not None:
-                select.select([pidfd], [], [], remaining)
-            else:
-                time.sleep(0.0005)
-            done, st = os.waitpid(pid, os.WNOHANG)
-            if done:
-                return st
-    finally:
-        if pidfd is not None:
-            os.close(pidfd)
-
-
-_libc_fork = None
 
 
 def fork_bare() -> int:
