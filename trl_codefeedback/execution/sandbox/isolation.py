@@ -176,6 +176,9 @@ def _can_setuid(uid: int) -> bool:
 # ----------------------------------------------------------------------------- processes
 
 
+_libc_fork = None
+
+
 def fork_bare() -> int:
     """fork(2) without CPython's at-fork hooks, where that is safe; else :func:`os.fork`.
 

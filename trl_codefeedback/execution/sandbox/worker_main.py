@@ -58,11 +58,22 @@ def _preload() -> None:
             pass
 
 
+WARM_UP_STATUSES = ["failed", "failed", "runtime_error"]
+
+
 def warm_up(oracle: Oracle, rounds: int = 3) -> list[str]:
-    """Run fixed, trusted jobs through the whole path once (both sides warm); returns the last statuses."""
-    statuses = []
+    """Run fixed, trusted jobs through the whole path (both sides warm); returns the last statuses.
+
+    Raises RuntimeError when they are not :data:`WARM_UP_STATUSES`: a worker whose sandbox does not
+    work must fail to start (with the reason on stderr), not answer harness_error to every program.
+    """
+    results = []
     for _ in range(rounds):
-        statuses = [oracle.run({**job, "limits": WARM_UP_LIMITS})["status"] for job in WARM_UP_JOBS]
+        results = [oracle.run({**job, "limits": WARM_UP_LIMITS}) for job in WARM_UP_JOBS]
+    statuses = [r["status"] for r in results]
+    if statuses != WARM_UP_STATUSES:
+        detail = "; ".join(f"{r['status']}: {r.get('error_message')}" for r in results)
+        raise RuntimeError(f"the sandbox failed its warm-up jobs ({detail})")
     return statuses
 
 
