@@ -95,18 +95,20 @@ def run_seed(seed: int, variants: list[str], args, executor, tmp: Path) -> dict[
                            callbacks=[heldout_callback(tok, heldout, cfg.max_completion_length, executor, cfg.eval_every, curve)])
         final, _ = heldout_pass_at_1(policy, tok, heldout, cfg.max_completion_length, executor)
         pen = [h["codefeedback/penalized_token_frac"] for h in history if "codefeedback/penalized_token_frac" in h]
+        harness = [v for h in history for k, v in h.items() if k.endswith("/harness_error")]
         out[name] = {
             "steps_to_target": steps_to(curve, args.target),
             "final_pass@1": final,
             "train_reward_coarse_scale": coarse_scale_reward(history),
             "penalized_token_frac": statistics.mean(pen) if pen else 0.0,
+            "harness_error_frac": statistics.mean(harness) if harness else 0.0,  # must be 0: else the sandbox, not the variant, shaped the run
             "heldout_curve": curve,
             "seconds": round(time.perf_counter() - t0, 1),
         }
         r = out[name]
         print(f"  {name:<24} steps to {args.target:.1f}: {str(r['steps_to_target']):>4}   final held-out pass@1 {final:.2f}   "
               f"train reward (coarse scale) {r['train_reward_coarse_scale']:+.3f}   penalised tokens {r['penalized_token_frac']:.3f}   "
-              f"{r['seconds']:.0f} s", flush=True)
+              f"{r['seconds']:.0f} s" + (f"   HARNESS ERRORS {r['harness_error_frac']:.3f}" if r["harness_error_frac"] else ""), flush=True)
     return {"sft_pass@1": p0, "variants": out}
 
 

@@ -112,6 +112,9 @@ def heldout_pass_at_1(model, tokenizer, rows: list[dict], max_new_tokens: int, e
     completions = tokenizer.batch_decode(out[:, enc["input_ids"].shape[1] :], skip_special_tokens=True)
     reward = UnitTestReward(executor=executor)
     reward(prompts=[r["prompt"] for r in rows], completions=completions, tests=[r["tests"] for r in rows], code_prefix=[r["code_prefix"] for r in rows])
+    broken = [fb.error_message for fb in reward.last_feedback if fb.status.value == "harness_error"]
+    if broken:  # the sandbox failed, not the model: a pass@1 computed now would be meaningless
+        raise RuntimeError(f"{len(broken)} of {len(rows)} held-out programs hit a harness error: {broken[0]}")
     passed = [fb.passed for fb in reward.last_feedback]
     return sum(passed) / len(passed), completions
 
