@@ -133,3 +133,10 @@ def test_cache_returns_same_verdict_and_marks_it(executor):
     assert first.passed and second.passed
     third = executor.run([Program(code, ADD_TESTS)])[0]
     assert third.cached and third.passed
+
+
+def test_stdio_compares_stdout_only(executor):
+    # What a program writes to stderr (warnings, debugging) is not part of the judged output.
+    code = "import sys\nx = int(input())\nprint('debug', x, file=sys.stderr)\nprint(x * 2)\n"
+    tests = {"kind": "stdio", "cases": [{"input": "3\n", "output": "6\n"}]}
+    assert executor.run([Program(code, tests)])[0].status is Status.PASSED

@@ -95,14 +95,18 @@ class ProgramSession:
         os.lseek(stdin_fd, 0, os.SEEK_SET)
         out_r, out_w = os.pipe()
         mine, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_STREAM)
+        # stderr is not judged (APPS compares stdout only; a warning must not fail a correct program)
+        # and costs nothing to discard.
+        err = os.open(os.devnull, os.O_WRONLY)
         try:
             socket.send_fds(self.zsock, [json.dumps({"op": "spawn", "limits": self.limits}).encode()],
-                            [stdin_fd, out_w, out_w, theirs.fileno()])
+                            [stdin_fd, out_w, err, theirs.fileno()])
         except OSError as e:
             raise ZygoteLost(f"the zygote is gone ({e})") from None
         finally:
             os.close(stdin_fd)
             os.close(out_w)
+            os.close(err)
             theirs.close()
         self.out_r = out_r
         os.set_blocking(out_r, False)
