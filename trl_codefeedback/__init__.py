@@ -25,7 +25,7 @@ _EXPORTS: dict[str, tuple[str, ...]] = {
         "parse_test_spec", "TestSpecError", "UnknownLanguageError",
     ),
     "trl_codefeedback.feedback": (
-        "UnitTestReward", "CompilerReward", "RLTFRewardValues", "CompilerRewardValues", "ExecutionReward",
+        "UnitTestReward", "CompilerReward", "RLTFRewardValues", "CompilerRewardValues", "ExecutionReward", "AsyncReward",
         "GroundingReward", "GroundingRewardValues", "DiscriminatorReward", "DiscriminatorTrainingConfig",
         "train_discriminator", "evaluate_discriminator", "DiscriminatorRefreshCallback",
         "extract_code", "token_char_spans", "get_reward_funcs", "register_reward",

@@ -6,6 +6,7 @@ Example:
     'x = 1\\n'
 """
 
+from trl_codefeedback.feedback.async_reward import AsyncReward
 from trl_codefeedback.feedback.base import EMPTY_COMPLETION, ExecutionReward, ScoredCompletion
 from trl_codefeedback.feedback.compiler import CompilerReward
 from trl_codefeedback.feedback.config import CompilerRewardValues, RLTFRewardValues
@@ -30,6 +31,7 @@ from trl_codefeedback.feedback.discriminator_refresh import DiscriminatorRefresh
 from trl_codefeedback.feedback.grounding import GroundingReward, GroundingRewardValues
 
 __all__ = [
+    "AsyncReward",
     "REWARD_REGISTRY",
     "get_reward_funcs",
     "register_reward",

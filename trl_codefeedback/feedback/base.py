@@ -155,6 +155,13 @@ class ExecutionReward(abc.ABC):
                 f"supported: {list(self.supported_languages)}"
             )
 
+    def as_async(self):
+        """This reward as a coroutine function (see :mod:`trl_codefeedback.feedback.async_reward`):
+        TRL then runs it concurrently with the step's other async rewards."""
+        from trl_codefeedback.feedback.async_reward import AsyncReward  # noqa: PLC0415
+
+        return AsyncReward(self)
+
     def attach_trainer(self, trainer: Any) -> ExecutionReward:
         """Read ``max_completion_length`` and the EOS ids from a TRL trainer (for truncation detection).
 

@@ -97,7 +97,9 @@ class CodeFeedbackGRPOTrainer(GRPOTrainer):
 
     def _find_execution_reward(self) -> ExecutionReward | None:
         wanted = self._setting("fine_grained_reward", None)
-        found = [f for f in self.reward_funcs if isinstance(f, ExecutionReward)]
+        # An AsyncReward (reward.as_async()) wraps the execution reward that holds the Feedback.
+        unwrapped = [getattr(f, "reward", f) for f in self.reward_funcs]
+        found = [f for f in unwrapped if isinstance(f, ExecutionReward)]
         if wanted is not None:
             found = [f for f in found if f.__name__ == wanted]
             if not found:
