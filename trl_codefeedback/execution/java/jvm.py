@@ -20,6 +20,8 @@ import sys
 import time
 from pathlib import Path
 
+from trl_codefeedback.execution.stderr_tail import StderrTail
+
 LAUNCHER = Path(__file__).resolve().parent / "launcher.py"
 SANDBOX_UID_BASE = 5_000_000  # + the JVM's pid; above the Python workers' 200_000 + pid for any pid_max (<= 2**22)
 START_TIMEOUT_S = 60.0
@@ -62,16 +64,21 @@ class JvmProcess:
             env["JAVA_HOME"] = os.environ["JAVA_HOME"]
         jvm = [java, *jvm_args, "-cp", "@CLASSES@", main_class]
         self.proc = subprocess.Popen(cmd + ["--", *jvm], stdin=subprocess.PIPE, stdout=subprocess.PIPE,
-                                     stderr=subprocess.DEVNULL, env=env, cwd="/", close_fds=True, bufsize=0)
+                                     stderr=subprocess.PIPE, env=env, cwd="/", close_fds=True, bufsize=0)
+        self.stderr = StderrTail(self.proc.stderr)  # the launcher's / JVM's own messages, for start failures
         try:
             self.isolation = self.read_json(START_TIMEOUT_S, 1 << 16)["isolation"]
             self.hello = self.read_json(START_TIMEOUT_S, 1 << 16)
         except (ChannelError, KeyError, TypeError) as e:
             self.kill()
-            raise RuntimeError(f"{label} JVM {index} did not start: {e}") from None
+            raise RuntimeError(f"{label} JVM {index} did not start: {e}{self._stderr_note()}") from None
         if not self.hello.get("hello"):
             self.kill()
-            raise RuntimeError(f"{label} JVM {index}: {self.hello.get('error')}")
+            raise RuntimeError(f"{label} JVM {index}: {self.hello.get('error')}{self._stderr_note()}")
+
+    def _stderr_note(self) -> str:
+        text = self.stderr.text(wait_s=2.0)
+        return f"; its stderr: {text[-1500:]}" if text else ""
 
     @property
     def pid(self) -> int:

@@ -72,8 +72,13 @@ class JavaBackend:
 
     # -- lifecycle
     def _spawn(self, slot: int, heap_mb: int) -> JvmProcess:
+        """Start one worker JVM, trying once more before giving up (a start can fail under load)."""
         flags = [f"-Xmx{heap_mb}m", *JVM_FLAGS, SECURITY_MANAGER_FLAG, *EXPORTS]
-        return JvmProcess("java", slot, self.java, service_classes(), "TcfJavaWorker", flags, self.isolate)
+        try:
+            return JvmProcess("java", slot, self.java, service_classes(), "TcfJavaWorker", flags, self.isolate)
+        except RuntimeError as first:
+            logger.warning("java worker %d did not start, trying once more: %s", slot, first)
+            return JvmProcess("java", slot, self.java, service_classes(), "TcfJavaWorker", flags, self.isolate)
 
     def _start(self, heap_mb: int) -> None:
         with self._lock:
