@@ -67,6 +67,19 @@ PROBES = {
               "        kids.append(pid)\n"
               "    for pid in kids:\n        _, st = os.waitpid(pid, 0)\n        ok += st == 0\n"
               "    return 1 if ok == 3 else 0\n",
+    # Verdict forgery in this mode: an object that equals everything; a search of the process for
+    # the test ("assert f() == 1") to return its expected value. Neither may pass.
+    "forge_eq": "class Anything:\n    def __eq__(self, o): return True\n    def __ne__(self, o): return False\n"
+                "def f():\n    return Anything()\n",
+    "forge_search": "import gc, sys\ndef f():\n"
+                    "    needle = ''.join(['assert f()', ' == 1'])  # built at run time: not in this source\n"
+                    "    for obj in gc.get_objects():\n"
+                    "        if isinstance(obj, (dict, list, tuple)) and needle in repr(obj)[:100000]:\n            return 1\n"
+                    "    frame = sys._getframe(1)  # callers only: this frame holds the needle\n"
+                    "    while frame is not None:\n"
+                    "        if needle in repr(frame.f_locals)[:100000] or needle in repr(frame.f_code.co_consts):\n            return 1\n"
+                    "        frame = frame.f_back\n"
+                    "    return 0\n",
     "file_size": "def f():\n    with open('big.bin', 'wb') as fh:\n        for _ in range(40):\n            fh.write(b'x' * (1 << 20))\n    return 1\n",
 }
 
