@@ -231,9 +231,7 @@ class Oracle:
         return Remote(self, [tag, key], type_name=type_name or "non-plain", truth=truth)
 
     def _encode_arg(self, value):
-        def ref_of(obj):
-            raise codec.NotPlain(type(obj).__name__)
-
+        """A test's argument for the program: plain data, with the program's own objects as references."""
         if isinstance(value, Remote):
             if value._attrs:
                 raise HarnessFault("a test passes an attribute of a program object to the program")
@@ -248,7 +246,7 @@ class Oracle:
                 out += [self._encode_arg(k), self._encode_arg(v)]
             return out
         try:
-            return codec.encode(value, ref_of)
+            return codec.encode(value)
         except codec.NotPlain:
             raise HarnessFault(f"a test passes a {t.__name__} to the program; only plain data ({PLAIN_TYPES}) "
                                "and the program's own objects can cross the sandbox") from None
