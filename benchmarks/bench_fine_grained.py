@@ -16,7 +16,7 @@ the same SFT weights, with the same seed:
 
 Measured per seed and variant: held-out pass@1 (greedy, every ``--eval-every`` steps), the
 first RL step where it reaches ``--target`` (sample efficiency; ``-`` when never), the final
-held-out pass@1, the mean training reward on the coarse scale (so variants compare), the
+held-out pass@1 and its mean over the last 5 evaluations, the mean training reward on the coarse scale (so variants compare), the
 share of completion tokens penalised, the wall time. Printed as per-seed rows and a summary
 with median (min..max) over seeds; ``--json OUT`` writes everything. A toy: it shows the
 direction of the effects on a ~150k-parameter model, not RLTF's gains on real code models.
@@ -74,8 +74,7 @@ def run_seed(seed: int, variants: list[str], args, executor, tmp: Path) -> dict[
     from trl_codefeedback.demo import DemoConfig, build_tiny_model, heldout_callback, heldout_pass_at_1, rl_train, sft_warmup
     from trl_codefeedback.demo_tasks import split_tasks
 
-    base = DemoConfig(seed=seed, eval_every=args.eval_every, log_every=args.eval_every,
-                      **{k: v for k, v in (("sft_steps", args.sft_steps), ("rl_steps", args.rl_steps)) if v is not None})
+    base = DemoConfig(seed=seed, eval_every=args.eval_every, log_every=args.eval_every, **_overrides(args))
     set_seed(seed)
     train, heldout = split_tasks(base.family, seed)
     model, tok = build_tiny_model(tmp / f"init{seed}", [r["prompt"] + r["completion"] for r in train + heldout], base.hidden_size, base.num_layers, seed)
@@ -99,6 +98,7 @@ def run_seed(seed: int, variants: list[str], args, executor, tmp: Path) -> dict[
         out[name] = {
             "steps_to_target": steps_to(curve, args.target),
             "final_pass@1": final,
+            "late_mean_pass@1": statistics.mean(c["pass@1"] for c in curve[-5:]),  # last 5 evaluations: less noisy than one
             "train_reward_coarse_scale": coarse_scale_reward(history),
             "penalized_token_frac": statistics.mean(pen) if pen else 0.0,
             "harness_error_frac": statistics.mean(harness) if harness else 0.0,  # must be 0: else the sandbox, not the variant, shaped the run
@@ -112,12 +112,17 @@ def run_seed(seed: int, variants: list[str], args, executor, tmp: Path) -> dict[
     return {"sft_pass@1": p0, "variants": out}
 
 
+def _overrides(args) -> dict:
+    names = (("sft_steps", args.sft_steps), ("rl_steps", args.rl_steps), ("buggy_fraction", args.buggy_fraction))
+    return {k: v for k, v in names if v is not None}
+
+
 def _spread(xs: list[float], fmt: str) -> str:
     return f"{format(statistics.median(xs), fmt)} ({format(min(xs), fmt)}..{format(max(xs), fmt)})"
 
 
 def summary_lines(results: dict[int, dict], variants: list[str], target: float, rl_steps: int) -> list[str]:
-    lines = [f"{'variant':<24} {'steps to ' + format(target, '.1f') + ', per seed':<30} {'reached':>7}  {'final held-out pass@1':<22} {'train reward':<22}"]
+    lines = [f"{'variant':<24} {'steps to ' + format(target, '.1f') + ', per seed':<30} {'reached':>7}  {'final held-out pass@1':<22} {'last 5 evaluations':<22} {'train reward':<22}"]
     for name in variants:
         rows = [results[s]["variants"][name] for s in results]
         steps = [r["steps_to_target"] for r in rows]
@@ -125,7 +130,8 @@ def summary_lines(results: dict[int, dict], variants: list[str], target: float, 
         per_seed = ", ".join("-" if s is None else str(s) for s in steps)
         lines.append(
             f"{name:<24} {per_seed:<30} {len(reached)}/{len(steps):<5}  "
-            f"{_spread([r['final_pass@1'] for r in rows], '.2f'):<22} {_spread([r['train_reward_coarse_scale'] for r in rows], '+.3f'):<22}"
+            f"{_spread([r['final_pass@1'] for r in rows], '.2f'):<22} {_spread([r['late_mean_pass@1'] for r in rows], '.2f'):<22} "
+            f"{_spread([r['train_reward_coarse_scale'] for r in rows], '+.3f'):<22}"
         )
     lines.append(f"median (min..max) over seeds {list(results)}; steps: first held-out evaluation >= {target} within {rl_steps} RL steps ('-': never)")
     return lines
@@ -137,6 +143,7 @@ def main() -> None:
     ap.add_argument("--variants", nargs="+", default=list(VARIANTS), choices=list(VARIANTS))
     ap.add_argument("--rl-steps", type=int, default=None, help="RL steps (default: the demo's)")
     ap.add_argument("--sft-steps", type=int, default=None, help="SFT warm-up steps (default: the demo's)")
+    ap.add_argument("--buggy-fraction", type=float, default=None, help="share of SFT examples with the habitual bug (default: the demo's 0.6)")
     ap.add_argument("--eval-every", type=int, default=5, help="held-out pass@1 every N RL steps")
     ap.add_argument("--target", type=float, default=0.8, help="held-out pass@1 for the sample-efficiency count")
     ap.add_argument("--json", default=None, metavar="OUT", help="write the per-seed figures to OUT")
@@ -169,13 +176,14 @@ def main() -> None:
 def _write_json(args, results: dict[int, dict], rl_steps: int, seconds: float) -> None:
     from trl_codefeedback.demo import DemoConfig
 
-    cfg = DemoConfig(**{k: v for k, v in (("sft_steps", args.sft_steps), ("rl_steps", args.rl_steps)) if v is not None})
+    cfg = DemoConfig(**_overrides(args))
     doc = {
         "benchmark": "bench_fine_grained",
         "family": cfg.family,
         "seeds": list(results),
         "rl_steps": rl_steps,
         "sft_steps": cfg.sft_steps,
+        "buggy_fraction": cfg.buggy_fraction,
         "eval_every": args.eval_every,
         "target": args.target,
         "variants": {name: VARIANTS[name] for name in args.variants},
