@@ -43,7 +43,7 @@ class DemoConfig:
     seed: int = field(default=0, metadata={"help": "seed for the task split, the model and training"})
     family: str = field(default="loops", metadata={"help": "task family: loops (multi-line) or oneline (fast smoke test)"})
     heldout: int = field(default=12, metadata={"help": "held-out tasks (loops family)"})
-    hidden_size: int = field(default=64, metadata={"help": "model width"})
+    hidden_size: int = field(default=96, metadata={"help": "model width (64: seeds 4, 8, 9 of 10 ended below 0.9 held-out pass@1)"})
     num_layers: int = field(default=2, metadata={"help": "transformer layers"})
     buggy_fraction: float = field(default=0.6, metadata={"help": "share of SFT examples with the task's habitual bug"})
     sft_copies: int = field(default=10, metadata={"help": "SFT examples per training task"})
