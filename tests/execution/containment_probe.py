@@ -80,6 +80,9 @@ PROBES = {
                     "        if needle in repr(frame.f_locals)[:100000] or needle in repr(frame.f_code.co_consts):\n            return 1\n"
                     "        frame = frame.f_back\n"
                     "    return 0\n",
+    "cpu_busy": "def f():\n    while True:\n        pass\n",
+    "cpu_child": "import os\ndef f():\n    pid = os.fork()\n    if pid == 0:\n        while True:\n            pass\n    os.waitpid(pid, 0)\n",
+    "sleeper": "import time\ndef f():\n    time.sleep(60)\n",
     "file_size": "def f():\n    with open('big.bin', 'wb') as fh:\n        for _ in range(40):\n            fh.write(b'x' * (1 << 20))\n    return 1\n",
 }
 
@@ -87,7 +90,8 @@ PROBES = {
 def _program_report(fb) -> dict:
     msg = fb.error_message or ""
     found = json.loads(msg.split("RESULT:", 1)[1]) if "RESULT:" in msg else None
-    return {"status": fb.status.value, "error_type": fb.error_type, "message": msg[:300], "found": found}
+    return {"status": fb.status.value, "error_type": fb.error_type, "message": msg[:300], "found": found,
+            "cpu_time_s": fb.cpu_time_s, "duration_s": fb.duration_s}
 
 
 def probe(spec: dict) -> dict:
@@ -113,6 +117,8 @@ def probe(spec: dict) -> dict:
         t0 = time.monotonic()
         for name, code in PROBES.items():
             limits = Limits(memory_mb=400, program_timeout_s=6) if name == "memory" else None
+            if name in ("cpu_busy", "cpu_child", "sleeper"):
+                limits = Limits(test_timeout_s=1.0, program_timeout_s=3.0, wall_time_factor=2.0)
             [fb] = ex.run([Program(code.format(**fmt), tests)], limits=limits)
             report["programs"][name] = _program_report(fb)
             if name == "daemon":

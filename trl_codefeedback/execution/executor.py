@@ -108,8 +108,10 @@ class _PythonWorker(LineWorkerProcess):
         A result marked ``recycle`` (the worker's sandbox zygote is gone) is returned, and the
         worker is replaced before its next job.
         """
-        # The worker enforces the program deadline itself; the extra 30 s is the backstop for a stuck worker.
-        result = self._exchange((json.dumps(job) + "\n").encode(), job["limits"]["program_timeout_s"] + 30.0)
+        # The worker enforces the program's limits itself (its wall-clock cap is wall_time_factor x its
+        # CPU-time limit); the extra 30 s is the backstop for a stuck worker.
+        lim = job["limits"]
+        result = self._exchange((json.dumps(job) + "\n").encode(), lim["program_timeout_s"] * lim.get("wall_time_factor", 1.0) + 30.0)
         if result.pop("recycle", False):
             self.kill()
             self.start()
@@ -129,6 +131,10 @@ class Executor:
         pin_workers: pin worker ``i`` (and the programs it forks) to the ``i``-th usable core.
             A worker and its program then share one core's caches and TLB: no cross-core TLB
             shoot-downs on copy-on-write faults. ``False`` lets the OS place them.
+        backend: where the programs run (:data:`BACKENDS`): ``"local"`` (default): this process's
+            own pool; ``"node"``: one pool shared by all processes of the training job on this node
+            (a service the first of them starts; docs/cluster.md). The other arguments then
+            configure that service when this process starts it.
 
     The pool starts lazily on the first :meth:`run` and is shut down by :meth:`close`
     (or at interpreter exit).
@@ -141,6 +147,7 @@ class Executor:
         cache_size: int = 100_000,
         isolate: bool | str = True,
         pin_workers: bool = True,
+        backend: str = "local",
     ):
         self.num_workers = max(1, workers or len(os.sched_getaffinity(0)))
         self.limits = limits or Limits()
@@ -156,6 +163,10 @@ class Executor:
         self._closed = False
         self.stats = {"programs": 0, "cache_hits": 0, "harness_errors": 0, "worker_restarts": 0}
         self._java = None
+        if backend not in BACKENDS:
+            raise ValueError(f"unknown executor backend {backend!r}; expected one of {sorted(BACKENDS)}")
+        self.backend = backend
+        self._remote = BACKENDS[backend](self) if BACKENDS[backend] is not None else None  # None: run here
 
     # ------------------------------------------------------------------ pool lifecycle
 
@@ -178,6 +189,8 @@ class Executor:
     @property
     def isolation(self) -> dict:
         """What the sandbox guarantees on this host (from the first worker's set-up)."""
+        if self._remote is not None:
+            return self._remote.isolation
         self._ensure_started()
         return dict(self._workers[0].isolation)
 
@@ -195,6 +208,8 @@ class Executor:
     def close(self) -> None:
         """Stop all workers (idempotent)."""
         self._closed = True
+        if self._remote is not None:
+            self._remote.close()
         for _ in self._threads:
             self._jobs.put(None)
         for t in self._threads:
@@ -243,6 +258,8 @@ class Executor:
 
         Malformed test specs and unknown languages raise before anything runs.
         """
+        if self._remote is not None:
+            return self._remote.run(programs, limits=limits or self.limits, progress=progress, desc=desc)
         limits = limits or self.limits
         prepared = [self._prepare(i, p, limits) for i, p in enumerate(programs)]
         out: list[Feedback | None] = [None] * len(programs)
@@ -364,16 +381,40 @@ def _progress_bar(total: int, desc: str):
     return tqdm(total=total, desc=desc, unit="prog", dynamic_ncols=True)
 
 
+def _node_backend(ex: Executor):
+    from trl_codefeedback.execution.node_client import NodeClient  # noqa: PLC0415
+
+    return NodeClient(workers=ex.num_workers, limits=ex.limits, cache_size=ex.cache_size, isolate=ex.isolate,
+                      pin_workers=ex.pin_workers, stats=ex.stats)
+
+
+# Backend name -> factory(executor) of the object its run() / isolation / close() delegate to (None: this process's pool).
+BACKENDS = {"local": None, "node": _node_backend}
+
+
+def default_backend() -> str:
+    """``TCF_EXECUTOR_BACKEND`` if set, else ``"node"`` when this process is one of several ranks on its
+    node (``LOCAL_WORLD_SIZE > 1``, set by torchrun / accelerate), else ``"local"``."""
+    forced = os.environ.get("TCF_EXECUTOR_BACKEND")
+    if forced:
+        return forced
+    try:
+        local_ranks = int(os.environ.get("LOCAL_WORLD_SIZE", "1"))
+    except ValueError:
+        local_ranks = 1
+    return "node" if local_ranks > 1 else "local"
+
+
 _default_executor: Executor | None = None
 _default_lock = threading.Lock()
 
 
 def get_default_executor() -> Executor:
-    """The process-wide shared executor (started on first use)."""
+    """The process-wide shared executor (started on first use; backend: :func:`default_backend`)."""
     global _default_executor
     with _default_lock:
         if _default_executor is None or _default_executor._closed:
-            _default_executor = Executor()
+            _default_executor = Executor(backend=default_backend())
         return _default_executor
 
 

@@ -72,6 +72,9 @@ class Feedback:
             error is not located in it.
         error_scope: RLTF scope of the error, ``None`` when the program passed.
         duration_s: wall time spent on the program (0.0 for a cache hit's own cost).
+        cpu_time_s: CPU time of all the program's processes (Python; None where not measured).
+            Exact, except in user-namespace mode (non-root), where a program killed at the end
+            of its tests reports its last reading (taken when a test ran for over 50 ms).
         test_outcomes: one :class:`TestOutcome` value per test, in order.
         covered_lines: candidate lines executed (only when coverage was requested).
         cached: True when the record came from the executor's cache.
@@ -85,6 +88,7 @@ class Feedback:
     error_line: int | None = None
     error_scope: ErrorScope | None = None
     duration_s: float = 0.0
+    cpu_time_s: float | None = None
     test_outcomes: list[TestOutcome] = field(default_factory=list)
     covered_lines: list[int] | None = None
     cached: bool = False

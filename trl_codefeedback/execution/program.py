@@ -23,10 +23,17 @@ class UnknownLanguageError(ValueError):
 class Limits:
     """Resource limits for one program. Named constants, one place (evalplus style).
 
+    Time limits count the program's own CPU time (all its processes and threads, read from the
+    kernel outside the program), so a verdict does not change with how busy the machine is; the
+    wall clock is capped at ``wall_time_factor`` times each limit, so a sleeping or blocked program
+    still ends (verdicts hold up to that much oversubscription). Java programs: wall-clock limits.
+
     Attributes:
-        test_timeout_s: wall-clock limit of one test.
-        program_timeout_s: wall-clock limit of the whole program (all tests); the
-            process is killed when it runs past it.
+        test_timeout_s: CPU-time limit of one test, in seconds.
+        program_timeout_s: CPU-time limit of the whole program (all tests); the process is
+            killed when it runs past it.
+        wall_time_factor: the wall-clock cap of a test (of the program) is this many times its
+            CPU-time limit; the timeout's message says which limit fired.
         memory_mb: address-space limit of the program's process.
         output_bytes: cap on what the program may print (per test); more -> resource_limit.
         max_processes: processes the program may have at once (fork bombs stop here).
@@ -37,10 +44,13 @@ class Limits:
     memory_mb: int = 1024
     output_bytes: int = 1 << 20
     max_processes: int = 32
+    wall_time_factor: float = 4.0
 
     def __post_init__(self) -> None:
         if self.test_timeout_s <= 0 or self.program_timeout_s <= 0:
             raise ValueError("timeouts must be positive")
+        if self.wall_time_factor < 1.0:
+            raise ValueError("wall_time_factor must be at least 1 (the wall clock caps the CPU-time limits)")
         if self.memory_mb < 64:
             raise ValueError("memory_mb below 64 leaves no room for the interpreter")
 

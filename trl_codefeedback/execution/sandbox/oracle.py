@@ -30,11 +30,13 @@ import time
 
 try:
     from . import codec, verdict
+    from .clock import ProgramClock
     from .session import ProgramEnded, ProgramSession, ZygoteLost
     from .testplan import PlanCache, TestPlan
 except ImportError:
     import codec
     import verdict
+    from clock import ProgramClock
     from session import ProgramEnded, ProgramSession, ZygoteLost
     from testplan import PlanCache, TestPlan
 
@@ -138,7 +140,8 @@ class Oracle:
     def run(self, job: dict) -> dict:
         t0 = time.monotonic()
         self.limits = job["limits"]
-        self.program_deadline = t0 + self.limits["program_timeout_s"] + 0.25
+        self.clock = ProgramClock(self.limits, self._read_cpu, t0)
+        self.cpu_s = 0.0
         self.code, self.truncated = job["code"], bool(job.get("truncated"))
         self.coverage = bool(job.get("coverage"))
         tests = job["tests"]
@@ -156,20 +159,24 @@ class Oracle:
                 compile_error = self._run_calls(tests, plan)
         except HarnessFault as e:
             return {"status": "harness_error", "tests_total": self.total, "error_type": "HarnessError",
-                    "error_message": str(e)[:2000], "duration_s": time.monotonic() - t0}
+                    "error_message": str(e)[:2000], "duration_s": time.monotonic() - t0, "cpu_time_s": self.cpu_s}
         except ZygoteLost as e:
             if self.session is not None:  # (the kinds' own clean-up has usually run already)
                 self.session.zygote_lost = True
                 self.session.close()
                 self.session = None
             return {"status": "harness_error", "tests_total": self.total, "error_type": "HarnessError",
-                    "error_message": f"sandbox zygote lost: {e}", "duration_s": time.monotonic() - t0, "recycle": True}
+                    "error_message": f"sandbox zygote lost: {e}", "duration_s": time.monotonic() - t0, "cpu_time_s": self.cpu_s, "recycle": True}
         fb = verdict.build_feedback(self.code, self.truncated, self.total, self.outcomes, self.first_bad,
                                     time.monotonic() - t0, sorted(self.covered) if self.covered is not None else None,
                                     compile_error)
+        fb["cpu_time_s"] = round(self.cpu_s, 3)
         if self.zygote_lost:
             fb["recycle"] = True
         return fb
+
+    def _read_cpu(self) -> float | None:
+        return self.session.cpu_seconds() if self.session is not None else None
 
     # ------------------------------------------------------------------ outcomes
 
@@ -185,15 +192,10 @@ class Oracle:
         if self.total == 0 and outcome["o"] != "pass" and self.first_bad is None:
             self.first_bad = outcome
 
-    def _timeout_outcome(self) -> dict:
-        test_limited = self.test_deadline < self.program_deadline
-        msg = "test exceeded its time limit" if test_limited else "program exceeded its time limit"
-        return {"o": "timeout", "type": "Timeout", "msg": msg, "line": None}
-
     def unit(self, fn) -> dict:
         """Run one test (or set-up step) ``fn`` of trusted code; return its outcome."""
         session = self.session
-        self.test_deadline = min(time.monotonic() + self.limits["test_timeout_s"], self.program_deadline)
+        self.clock.start_test(time.monotonic())
         session.reset_output_count()
         try:
             fn()
@@ -212,14 +214,15 @@ class Oracle:
             outcome = {"o": "fail", "type": type(e).__name__, "msg": _message(e), "line": None}
         if session.ended is not None:  # sticky: the test code may have swallowed the exception
             outcome = session.ended
+        self.clock.whole_program(time.monotonic())
         return outcome
 
     # ------------------------------------------------------------------ talking to the program
 
     def ask(self, req: dict | None) -> dict:
         """One request to the program (None: the next answer to a request sent earlier) within the
-        current test's deadline; raises the program's exception."""
-        answer = self.session.request(req, self.test_deadline, self._timeout_outcome())
+        current test's time limits; raises the program's exception."""
+        answer = self.session.request(req, self.clock)
         if "exc" in answer:
             info = answer["exc"] if isinstance(answer["exc"], dict) else {}
             raise program_exception(info)
@@ -277,9 +280,9 @@ class Oracle:
         (read them in order with ``ask(None)``): one round trip instead of one per request.
         """
         self.session = ProgramSession(self.zsock, self.limits, self.code, mode, self.coverage, stdin, keep_output, then)
-        self.test_deadline = self.program_deadline
+        self.clock.whole_program(time.monotonic())
         try:
-            answer = self.session.request(None, self.program_deadline, self._timeout_outcome())
+            answer = self.session.request(None, self.clock)
         except ProgramEnded:
             return None  # session.ended says how
         if "compile_error" in answer:
@@ -298,6 +301,11 @@ class Oracle:
             except (ProgramEnded, ProgramRaised, ZygoteLost, TypeError):
                 pass
         session.close()
+        # The zygote's count, or the last reading when that is lower: with a PID namespace per
+        # program (user-namespace mode), the kill at the end ends its waiters before they reap.
+        cpu = max(session.cpu_s, self.clock.known_cpu)
+        self.cpu_s += cpu
+        self.clock.program_ended_process(cpu)
         if session.oom and self.first_bad is None:
             # A process of the program was killed by its memory limit (all processes together),
             # even if the answers it gave were right: the program broke its limit.
@@ -463,12 +471,12 @@ class Oracle:
                         outcome = {"o": "fail", "type": "WrongAnswer", "line": None,
                                    "msg": f"expected output {case['output'][:200]!r}, got {got[:200]!r}"}
             self._record(i, outcome)
-            if outcome["o"] == "timeout" or time.monotonic() >= self.program_deadline:
+            if outcome["o"] == "timeout" or self.clock.program_spent(time.monotonic()):
                 return None
         return None
 
     def ask_raw(self, req: dict | None) -> dict:
-        answer = self.session.request(req, self.test_deadline, self._timeout_outcome())
+        answer = self.session.request(req, self.clock)
         if "exc" in answer:
             raise program_exception(answer["exc"] if isinstance(answer["exc"], dict) else {})
         return answer

@@ -1,9 +1,10 @@
 """The trusted side's handle on one program process: spawn, ask, time, count, kill.
 
 :class:`ProgramSession` asks the zygote for a sandboxed process, sends it the code, and then
-exchanges requests and answers with it (see :mod:`candidate`). Every wait has a deadline
-enforced here, outside the program: at the deadline the process tree is killed, so a program
-that catches a timer cannot carry on. Everything the program prints is drained and counted
+exchanges requests and answers with it (see :mod:`candidate`). Every wait is timed here, outside
+the program, by a :class:`~clock.ProgramClock` (the program's own CPU time, read from the kernel by
+the zygote, with a wall-clock cap): when a limit is used up the process tree is killed, so a
+program that catches a timer cannot carry on. Everything the program prints is drained and counted
 here (the output cap); for ``stdio`` tests it is kept for the comparison. What ends a program
 early (timeout, output cap, death, a garbled channel) is sticky: :attr:`ProgramSession.ended`
 holds the outcome, and every later request fails at once with :class:`ProgramEnded`.
@@ -11,8 +12,8 @@ holds the outcome, and every later request fails at once with :class:`ProgramEnd
 Example (inside the worker)::
 
     with ProgramSession(zygote_sock, limits, code, mode="calls") as s:
-        if s.start() is None:           # compiled
-            s.request({"op": "module"}, deadline)
+        answer = s.request(None, clock)          # compiled? (the answer to "start")
+        s.request({"op": "call", ...}, clock)
 """
 
 from __future__ import annotations
@@ -31,6 +32,7 @@ except ImportError:
 
 MAX_ANSWER_BYTES = 64 << 20  # a program's answer larger than this is a resource limit
 EXIT_GRACE_S = 0.5  # time a program gets to exit by itself after its last answer (stdio)
+CPU_REPLY_WAIT_S = 5.0  # the zygote answers a CPU-time question at once; this only bounds a starved one
 
 
 class ProgramEnded(BaseException):
@@ -80,6 +82,7 @@ class ProgramSession:
         self.ended: dict | None = None
         self.exit_status: int | None = None
         self.oom = False
+        self.cpu_s = 0.0  # CPU time of all the program's processes (from the zygote, once it ended)
         self.zygote_lost = False
         self.kill_sent = False
         self._buf = b""
@@ -137,26 +140,52 @@ class ProgramSession:
     def __exit__(self, *exc) -> None:
         self.close()
 
-    def _zygote_message(self, deadline: float) -> dict | None:
-        remaining = max(0.0, deadline - time.monotonic())
-        ready, _, _ = select.select([self.zsock], [], [], remaining)
-        if not ready:
+    def _zygote_message(self, deadline: float, want_cpu: bool = False) -> dict | None:
+        """The zygote's next message by ``deadline`` (None: none, or the zygote is gone).
+
+        Answers to CPU-time questions are skipped unless ``want_cpu`` (a late one may arrive
+        after its question was given up on).
+        """
+        while True:
+            remaining = max(0.0, deadline - time.monotonic())
+            ready, _, _ = select.select([self.zsock], [], [], remaining)
+            if not ready:
+                return None
+            try:
+                data = self.zsock.recv(zygote.MAX_MESSAGE)
+            except OSError:
+                data = b""
+            if not data:
+                self.zygote_lost = True
+                return None
+            msg = json.loads(data)
+            if want_cpu or "cpu" not in msg or "exited" in msg:
+                return msg
+
+    def cpu_seconds(self) -> float | None:
+        """CPU time the program's processes used so far (asked of the zygote); None once it ended."""
+        if self.exit_status is not None or self.zygote_lost:
             return None
         try:
-            data = self.zsock.recv(zygote.MAX_MESSAGE)
+            self.zsock.send(b'{"op": "cpu"}')
         except OSError:
-            data = b""
-        if not data:
             self.zygote_lost = True
             return None
-        return json.loads(data)
+        msg = self._zygote_message(time.monotonic() + CPU_REPLY_WAIT_S, want_cpu=True)
+        if msg is None:
+            return None
+        if "exited" in msg:
+            self._exited(msg)
+            return None
+        cpu = msg.get("cpu")
+        return float(cpu) if type(cpu) in (int, float) else None
 
     # ------------------------------------------------------------------ talking to the program
 
     def _send(self, obj: dict, deadline: float | None = None) -> None:
         """Write one request; a program that stops reading cannot block this side past ``deadline``."""
         view = memoryview((json.dumps(obj) + "\n").encode())
-        deadline = deadline if deadline is not None else time.monotonic() + self.limits["program_timeout_s"]
+        deadline = deadline if deadline is not None else time.monotonic() + self.limits["program_timeout_s"] * float(self.limits.get("wall_time_factor") or 1.0)
         while view:
             try:
                 view = view[self.chan.send(view):]
@@ -183,24 +212,29 @@ class ProgramSession:
             except OSError:
                 self.zygote_lost = True
 
-    def request(self, req: dict | None, deadline: float, timeout_outcome: dict | None = None) -> dict:
+    def request(self, req: dict | None, clock) -> dict:
         """Send ``req`` (None: just wait for the next answer) and return the program's answer.
 
-        Raises :class:`ProgramEnded` when the program ends, overruns ``deadline`` (then
-        ``timeout_outcome`` says how to report it), floods its output, or breaks the protocol.
+        Raises :class:`ProgramEnded` when the program ends, uses up a limit of ``clock`` (a
+        :class:`~clock.ProgramClock`), floods its output, or breaks the protocol.
         """
         if self.ended is not None:
             raise ProgramEnded(self.ended)
         if req is not None:
-            self._send(req, deadline)
+            self._send(req, clock.wall_cap)
         watch = [self.chan, self.out_r, self.zsock]
         while True:
             answer = self._take_line()
             if answer is not None:
                 return answer
-            remaining = deadline - time.monotonic()
-            if remaining <= 0:
-                raise self.stop(timeout_outcome or {"o": "timeout", "type": "Timeout", "msg": "test exceeded its time limit", "line": None})
+            now = time.monotonic()
+            if now >= clock.next_check:
+                timeout = clock.check(now)
+                if timeout is not None:
+                    raise self.stop(timeout)
+                if self.exit_status is None and not self.zygote_lost:
+                    continue
+            remaining = max(0.0, clock.next_check - time.monotonic())
             ready, _, _ = select.select(watch, [], [], remaining)
             if self.out_r in ready:
                 self._drain_output()
@@ -224,14 +258,16 @@ class ProgramSession:
                     if len(self._buf) > MAX_ANSWER_BYTES:
                         raise self.stop({"o": "resource", "type": "AnswerTooLarge",
                                          "msg": f"the program's answer exceeded {MAX_ANSWER_BYTES} bytes", "line": None})
-            if self.zsock in ready:
-                msg = self._zygote_message(time.monotonic())
+            if self.zsock in ready or self.exit_status is not None:
+                msg = self._zygote_message(time.monotonic()) if self.exit_status is None else None
                 if self.zygote_lost:
                     # The zygote is the trusted side's; no program can reach it (another uid or PID
                     # namespace), so losing it is ours: harness_error, and the worker is replaced.
                     raise ZygoteLost("the sandbox zygote went away during a program")
                 if msg is not None and "exited" in msg:
                     self._exited(msg)
+                if self.exit_status is None:
+                    continue  # a late answer to a CPU-time question
                 answer = self._take_line()  # an answer sent just before the exit still counts
                 if answer is not None and not self.oom:
                     return answer
@@ -263,6 +299,8 @@ class ProgramSession:
         status = msg.get("exited")
         self.exit_status = status if type(status) is int else None
         self.oom = bool(msg.get("oom"))
+        cpu = msg.get("cpu")
+        self.cpu_s = float(cpu) if type(cpu) in (int, float) else 0.0
 
     def _drain_output(self) -> None:
         while True:

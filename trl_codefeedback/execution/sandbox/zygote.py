@@ -9,8 +9,12 @@ Control protocol on a ``SOCK_SEQPACKET`` socket with the trusted worker, one JSO
 
 * worker -> zygote: ``{"op": "spawn", "limits": {...}}`` with 4 fds attached (SCM_RIGHTS):
   stdin, stdout, stderr and the channel end for the program process;
-* zygote -> worker: ``{"exited": wait_status, "oom": bool}`` once the program's first process ended (by itself, or after ``{"op": "kill"}``) and everything it
-  started was killed and reaped; ``oom``: the cgroup's memory limit killed one of its processes.
+* worker -> zygote: ``{"op": "cpu"}`` while the program runs: the zygote answers ``{"cpu": seconds}``,
+  the CPU time all the program's processes used so far (:mod:`cputime`);
+* zygote -> worker: ``{"exited": wait_status, "oom": bool, "cpu": seconds}`` once the program's first
+  process ended (by itself, or after ``{"op": "kill"}``) and everything it started was killed and
+  reaped; ``oom``: the cgroup's memory limit killed one of its processes; ``cpu``: the CPU time of
+  all its processes.
 """
 
 from __future__ import annotations
@@ -23,9 +27,10 @@ import signal
 import socket
 
 try:
-    from . import candidate, isolation
+    from . import candidate, cputime, isolation
 except ImportError:  # run as part of the worker script
     import candidate
+    import cputime
     import isolation
 
 MAX_MESSAGE = 1 << 16
@@ -35,8 +40,12 @@ def _send(sock: socket.socket, obj: dict) -> None:
     sock.send(json.dumps(obj).encode())
 
 
-def _wait_program(sock: socket.socket, pid: int) -> int:
-    """Wait until the program's first process exits, or the worker says kill; returns the wait status."""
+def _wait_program(sock: socket.socket, pid: int, cpu_base: float) -> int:
+    """Wait until the program's first process exits, or the worker says kill; returns the wait status.
+
+    Answers the worker's CPU-time questions meanwhile (``cpu_base``: :func:`cputime.reaped_children_s`
+    when the program was spawned).
+    """
     try:
         pidfd = os.pidfd_open(pid)
     except (AttributeError, OSError):
@@ -50,9 +59,13 @@ def _wait_program(sock: socket.socket, pid: int) -> int:
             ready, _, _ = select.select(watch, [], [], None if pidfd is not None else 0.001)
             if sock in ready:
                 data = sock.recv(MAX_MESSAGE)
-                if not data or json.loads(data).get("op") == "kill":
+                op = json.loads(data).get("op") if data else "kill"
+                if op == "kill":
                     isolation.kill_tree(pid)
                     return os.waitpid(pid, 0)[1]
+                if op == "cpu":
+                    used = cputime.descendants_cpu_s(os.getpid()) + cputime.reaped_children_s() - cpu_base
+                    _send(sock, {"cpu": used})
     finally:
         if pidfd is not None:
             os.close(pidfd)
@@ -72,14 +85,15 @@ def serve(sock: socket.socket, uid: int, info: dict) -> None:
             for fd in fds:
                 os.close(fd)
             continue
+        cpu_base = cputime.reaped_children_s()
         try:
             pid, workdir = isolation.spawn_sandboxed(candidate.serve, msg["limits"], uid, info, tuple(fds))
         finally:
             for fd in fds:
                 os.close(fd)
-        status = _wait_program(sock, pid)
+        status = _wait_program(sock, pid, cpu_base)
         facts = isolation.finish_program(pid, uid, info, workdir) or {}
-        _send(sock, {"exited": status, "oom": bool(facts.get("oom"))})
+        _send(sock, {"exited": status, "oom": bool(facts.get("oom")), "cpu": cputime.reaped_children_s() - cpu_base})
 
 
 def start_zygote(uid: int, isolate: bool, tmp_mb: int) -> tuple[socket.socket, int, dict]:

@@ -1,0 +1,221 @@
+"""Time limits count the program's own CPU time (from the kernel, outside the program), with a wall cap.
+
+The issue's case: a correct program that needs 1.2 s of CPU passes a 3 s limit alone and while
+three other executors score the same batch at once (4 programs per core on 2 cores). With the
+wall clock as the limit (``wall_time_factor=1``) the same load times it out: the test can fail.
+"""
+
+from __future__ import annotations
+
+import os
+import threading
+
+import pytest
+
+from trl_codefeedback.execution import Executor, Limits, Program
+from trl_codefeedback.execution.feedback import Status
+from trl_codefeedback.execution.sandbox.clock import PROBE_S, ProgramClock
+
+# Uses a fixed amount of CPU time whatever the load (process_time counts this process's CPU).
+CPU_HEAVY = """
+import time
+def work(seconds):
+    t0 = time.process_time()
+    n = 0
+    while time.process_time() - t0 < seconds:
+        n += 1
+    return seconds
+"""
+LIMITS = Limits(test_timeout_s=3.0, program_timeout_s=10.0)
+
+
+def _heavy(i: int, seconds: float = 1.2) -> Program:
+    # Distinct code per program: the executor's cache must not answer.
+    return Program(CPU_HEAVY + f"# variant {i}\n", {"kind": "asserts", "asserts": [f"assert work({seconds}) == {seconds}"]})
+
+
+def _run_at_once(batches: list[list[Program]], limits: Limits) -> list[list]:
+    results: list[list | None] = [None] * len(batches)
+    executors = [Executor(workers=2, limits=limits, cache_size=0) for _ in batches]
+    try:
+        for ex in executors:  # start every pool first, so the batches really overlap
+            ex.run([Program("x = 1\n", None)])
+        barrier = threading.Barrier(len(batches))
+
+        def score(k: int) -> None:
+            barrier.wait()
+            results[k] = executors[k].run(batches[k])
+
+        threads = [threading.Thread(target=score, args=(k,)) for k in range(len(batches))]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join()
+    finally:
+        for ex in executors:
+            ex.close()
+    return results  # type: ignore[return-value]
+
+
+def test_cpu_heavy_program_passes_alone():
+    with Executor(workers=1, limits=LIMITS, cache_size=0) as ex:
+        [fb] = ex.run([_heavy(0)])
+    assert fb.status is Status.PASSED, fb
+    assert 1.1 <= fb.cpu_time_s <= 2.0, fb.cpu_time_s
+
+
+@pytest.mark.skipif(len(os.sched_getaffinity(0)) > 2, reason="sized for 2 cores: 4 executors x 2 workers = 4x oversubscription")
+def test_same_verdict_under_4x_oversubscription():
+    batches = [[_heavy(10 * k + j) for j in range(2)] for k in range(4)]
+    results = _run_at_once(batches, LIMITS)
+    flat = [fb for batch in results for fb in batch]
+    assert [fb.status for fb in flat] == [Status.PASSED] * 8, [(fb.status, fb.error_message, fb.duration_s, fb.cpu_time_s) for fb in flat]
+    # It really was oversubscribed: the wall time of a program was well above its CPU time.
+    assert max(fb.duration_s for fb in flat) > 2.5, [fb.duration_s for fb in flat]
+
+
+@pytest.mark.skipif(len(os.sched_getaffinity(0)) > 2, reason="sized for 2 cores")
+def test_wall_clock_limit_would_time_out_under_the_same_load():
+    # wall_time_factor=1: the wall clock caps at the CPU limit, as the wall-clock limits of before did.
+    wall_like = Limits(test_timeout_s=3.0, program_timeout_s=10.0, wall_time_factor=1.0)
+    batches = [[_heavy(100 + 10 * k + j) for j in range(2)] for k in range(4)]
+    flat = [fb for batch in _run_at_once(batches, wall_like) for fb in batch]
+    timeouts = [fb for fb in flat if fb.status is Status.TIMEOUT]
+    assert timeouts, [(fb.status, fb.duration_s) for fb in flat]
+    assert all("wall-clock cap" in fb.error_message for fb in timeouts)
+
+
+@pytest.fixture(scope="module")
+def executor():
+    with Executor(workers=2, limits=Limits(test_timeout_s=1.0, program_timeout_s=4.0, wall_time_factor=2.0), cache_size=0) as ex:
+        yield ex
+
+
+def _one(executor, code: str, asserts=("assert f() == 1",)):
+    [fb] = executor.run([Program(code, {"kind": "asserts", "asserts": list(asserts)})])
+    return fb
+
+
+def test_busy_loop_is_a_cpu_timeout(executor):
+    fb = _one(executor, "def f():\n    while True:\n        pass\n", ["assert f() == 1", "assert f() == 2"])
+    assert fb.status is Status.TIMEOUT and fb.error_type == "Timeout"
+    assert "CPU-time limit of 1 s" in fb.error_message
+    assert [o.value for o in fb.test_outcomes] == ["timeout", "not_run"]
+    assert 0.95 <= fb.cpu_time_s <= 1.5 and fb.duration_s < 2.0, (fb.cpu_time_s, fb.duration_s)
+
+
+def test_sleeping_program_ends_at_the_wall_cap(executor):
+    fb = _one(executor, "import time\ndef f():\n    time.sleep(60)\n")
+    assert fb.status is Status.TIMEOUT
+    assert "wall-clock cap of 2 s (2 x its 1 s CPU-time limit)" in fb.error_message
+    assert 1.9 <= fb.duration_s <= 3.0 and fb.cpu_time_s < 0.5
+
+
+def test_a_caught_timer_does_not_help(executor):
+    code = ("import signal, time\n"
+            "signal.signal(signal.SIGXCPU, lambda *a: None)\n"
+            "def f():\n    while True:\n        try:\n            while True:\n                pass\n"
+            "        except BaseException:\n            pass\n")
+    fb = _one(executor, code)
+    assert fb.status is Status.TIMEOUT and "CPU-time limit" in fb.error_message
+
+
+def test_threads_count(executor):
+    code = ("import threading\n"
+            "def spin():\n    while True:\n        pass\n"
+            "def f():\n    for _ in range(2):\n        threading.Thread(target=spin, daemon=True).start()\n"
+            "    import time\n    time.sleep(30)\n")
+    fb = _one(executor, code)
+    assert fb.status is Status.TIMEOUT and "CPU-time limit" in fb.error_message, fb
+
+
+def _forks_allowed(executor) -> bool:
+    return not executor.isolation.get("no_fork")
+
+
+def test_child_processes_count(executor):
+    if not _forks_allowed(executor):
+        pytest.skip("this host's sandbox forbids processes (seccomp fallback without cgroups)")
+    # The parent waits (no CPU of its own) while a child computes: the child's CPU is the program's.
+    code = ("import os\n"
+            "def f():\n    pid = os.fork()\n    if pid == 0:\n        while True:\n            pass\n"
+            "    os.waitpid(pid, 0)\n")
+    fb = _one(executor, code)
+    assert fb.status is Status.TIMEOUT and "CPU-time limit" in fb.error_message, fb
+
+
+def test_orphaned_grandchild_counts(executor):
+    if not _forks_allowed(executor):
+        pytest.skip("this host's sandbox forbids processes")
+    # A double fork leaves a computing orphan (re-parented to the zygote); the program blocks on a pipe.
+    code = ("import os\n"
+            "def f():\n    r, w = os.pipe()\n    if os.fork() == 0:\n        if os.fork() == 0:\n"
+            "            while True:\n                pass\n        os._exit(0)\n"
+            "    os.wait()\n    os.read(r, 1)\n")
+    fb = _one(executor, code)
+    assert fb.status is Status.TIMEOUT and "CPU-time limit" in fb.error_message, fb
+
+
+def test_program_limit_spans_stdio_cases(executor):
+    # Each stdio case runs in a fresh process; 0.8 s each: under the 1 s test limit, but five
+    # cases use up the program's 4 s.
+    code = "import time\nt0 = time.process_time()\nwhile time.process_time() - t0 < 0.8:\n    pass\nprint(input())\n"
+    cases = [{"input": f"{i}\n", "output": f"{i}\n"} for i in range(6)]
+    [fb] = executor.run([Program(code, {"kind": "stdio", "cases": cases})])
+    assert fb.status is Status.TIMEOUT, fb
+    outcomes = [o.value for o in fb.test_outcomes]
+    assert outcomes[:4] == ["pass"] * 4 and "timeout" in outcomes[4:], outcomes
+
+
+# ---------------------------------------------------------------------------- the clock itself
+
+
+class ScriptedCpu:
+    """CPU readings a test chooses (the clock's input)."""
+
+    def __init__(self):
+        self.cpu = 0.0
+        self.reads = 0
+
+    def __call__(self):
+        self.reads += 1
+        return self.cpu
+
+
+def test_clock_reads_cpu_only_after_the_probe_time():
+    cpu = ScriptedCpu()
+    clock = ProgramClock({"test_timeout_s": 3.0, "program_timeout_s": 10.0, "wall_time_factor": 4.0}, cpu, now=0.0)
+    clock.start_test(1.0)
+    assert clock.next_check == pytest.approx(1.0 + PROBE_S)
+    cpu.cpu = 0.5 + PROBE_S  # 0.5 s before the test (at most), PROBE_S in it
+    assert clock.check(1.0 + PROBE_S) is None and cpu.reads == 1
+    # Starved: wall time passes, CPU does not: no timeout until the wall cap (4 x 3 s).
+    assert clock.check(1.0 + 3.5) is None
+    outcome = clock.check(1.0 + 12.0)
+    assert outcome["o"] == "timeout" and "wall-clock cap of 12 s" in outcome["msg"]
+
+
+def test_clock_charges_a_test_its_cpu_only():
+    cpu = ScriptedCpu()
+    clock = ProgramClock({"test_timeout_s": 1.0, "program_timeout_s": 10.0}, cpu, now=0.0)
+    clock.start_test(0.0)
+    cpu.cpu = 0.9
+    assert clock.check(0.9) is None  # first reading at 0.9 s: all of it may be this test's
+    clock.whole_program(1.0)
+    clock.start_test(1.0)  # the second test starts with 0.9 s used before it
+    cpu.cpu = 0.95
+    assert clock.check(1.05) is None
+    cpu.cpu = 1.8
+    assert clock.check(2.0) is None  # 0.85 s of its own
+    cpu.cpu = 2.0
+    outcome = clock.check(2.2)
+    assert outcome["o"] == "timeout" and "test exceeded its CPU-time limit" in outcome["msg"]
+
+
+def test_clock_program_limit():
+    cpu = ScriptedCpu()
+    clock = ProgramClock({"test_timeout_s": 5.0, "program_timeout_s": 2.0}, cpu, now=0.0, cpu_before=1.5)
+    clock.start_test(0.0)
+    cpu.cpu = 0.6
+    outcome = clock.check(0.7)
+    assert outcome["o"] == "timeout" and "program exceeded its CPU-time limit of 2 s" in outcome["msg"]

@@ -1,0 +1,139 @@
+"""When a test or a program has used up its time: its own CPU time, with a wall-clock cap.
+
+A verdict must not depend on how busy the machine is: a correct program that needs 1.2 s of CPU
+passes a 3 s limit alone and while other programs share its core. So the limits in
+:class:`~trl_codefeedback.execution.Limits` count the program's CPU time (all its processes and
+threads, read by the zygote from the kernel: :mod:`cputime`), and the wall clock is only a cap at
+``wall_time_factor`` times each limit, so that a sleeping or blocked program still ends. Up to
+that much oversubscription, verdicts do not change with load.
+
+Reading the CPU time costs a message to the zygote and a pass over ``/proc``, so :class:`ProgramClock`
+reads it only when a test has run for a while: first :data:`PROBE_S` after the test started
+(most tests have answered by then), then whenever the remaining budget could have been used.
+The CPU time a test used is the CPU time now minus its CPU time at its start, and the latter is
+estimated at the first reading as ``cpu - (wall time since the test started)``: a test is charged
+at most :data:`PROBE_S` of CPU it did not use (when it was starved during its first
+:data:`PROBE_S`), never less than it used.
+
+Example::
+
+    clock = ProgramClock(limits, read_cpu=session.cpu_seconds, now=time.monotonic())
+    clock.start_test(time.monotonic())
+    while waiting:
+        timeout = clock.check(time.monotonic())   # None, or the timeout outcome
+        sleep_until(clock.next_check)
+"""
+
+from __future__ import annotations
+
+from typing import Callable
+
+PROBE_S = 0.05  # first CPU reading of a test this long after its start
+MIN_RECHECK_S = 0.01
+START_GRACE_S = 0.25  # spawning and compiling are not the program's fault
+DEFAULT_WALL_TIME_FACTOR = 4.0
+
+
+def _fmt(seconds: float) -> str:
+    return f"{seconds:g} s"
+
+
+class ProgramClock:
+    """The time limits of one program run, checked from outside it (see the module doc).
+
+    Args:
+        limits: the job's limits (``test_timeout_s``, ``program_timeout_s``: CPU seconds;
+            ``wall_time_factor``: the wall-clock cap as a multiple of each).
+        read_cpu: returns the CPU seconds of the current program process tree, or None when it
+            has just ended.
+        now: ``time.monotonic()`` at the program's start.
+        cpu_before: CPU seconds already used by this program in earlier processes (stdio cases
+            each run in a fresh process; the program limit is for all of them).
+    """
+
+    def __init__(self, limits: dict, read_cpu: Callable[[], float | None], now: float, cpu_before: float = 0.0):
+        self.test_limit = float(limits["test_timeout_s"])
+        self.program_limit = float(limits["program_timeout_s"])
+        self.factor = float(limits.get("wall_time_factor") or DEFAULT_WALL_TIME_FACTOR)
+        self.read_cpu = read_cpu
+        self.program_wall_cap = now + self.factor * self.program_limit + START_GRACE_S
+        self.cpu_before = cpu_before
+        self.known_cpu = 0.0  # CPU of the current process tree at the last reading (a lower bound now)
+        self.in_test = False
+        self.test_start = now
+        self.test_base: float | None = None
+        self.test_wall_cap = self.program_wall_cap
+        self.next_check = min(now + max(self.program_limit - cpu_before, 0.0) + START_GRACE_S, self.program_wall_cap)
+
+    # ------------------------------------------------------------------ phases
+
+    def start_test(self, now: float) -> None:
+        """A test starts now: its CPU and wall limits start counting."""
+        self.in_test = True
+        self.test_start = now
+        self.test_base = None
+        self.test_wall_cap = min(now + self.factor * self.test_limit, self.program_wall_cap)
+        self.next_check = min(now + min(PROBE_S, self.test_limit), self.test_wall_cap)
+
+    def whole_program(self, now: float) -> None:
+        """Between tests (start-up, stdio): only the program's limits apply."""
+        self.in_test = False
+        self.test_wall_cap = self.program_wall_cap
+        left = self.program_limit - self.cpu_before - self.known_cpu
+        self.next_check = min(now + max(left, MIN_RECHECK_S), self.program_wall_cap)
+
+    def program_ended_process(self, cpu: float) -> None:
+        """A process of the program ended having used ``cpu`` seconds (stdio: one per case)."""
+        self.cpu_before += cpu
+        self.known_cpu = 0.0
+
+    def program_spent(self, now: float) -> bool:
+        """The program's own limits are used up (no further stdio case may start)."""
+        return self.cpu_before >= self.program_limit or now >= self.program_wall_cap
+
+    @property
+    def wall_cap(self) -> float:
+        """The monotonic time at which the current wait ends whatever the CPU time says."""
+        return self.test_wall_cap if self.in_test else self.program_wall_cap
+
+    # ------------------------------------------------------------------ checking
+
+    def check(self, now: float) -> dict | None:
+        """Called at or after :attr:`next_check`: the timeout outcome, or None (then wait until the
+        new :attr:`next_check`)."""
+        if now >= self.wall_cap:
+            return self._wall_timeout()
+        cpu = self.read_cpu()
+        if cpu is None:  # the program just ended: the caller sees how
+            self.next_check = now + MIN_RECHECK_S
+            return None
+        before, self.known_cpu = self.known_cpu, max(self.known_cpu, cpu)
+        program_left = self.program_limit - self.cpu_before - cpu
+        if program_left <= 0:
+            return self._timeout("program", f"program exceeded its CPU-time limit of {_fmt(self.program_limit)}")
+        left = program_left
+        if self.in_test:
+            if self.test_base is None:
+                # At most the wall time since the start was this test's (a reading taken before
+                # the test started is a lower bound of its start too).
+                self.test_base = max(cpu - (now - self.test_start), before)
+            test_left = self.test_limit - (cpu - self.test_base)
+            if test_left <= 0:
+                return self._timeout("test", f"test exceeded its CPU-time limit of {_fmt(self.test_limit)}")
+            left = min(left, test_left)
+        # CPU time cannot run ahead of the wall clock by more than the program's threads: check
+        # again when the budget could be used up (a multi-threaded program may overrun by a little).
+        self.next_check = min(now + max(left, MIN_RECHECK_S), self.wall_cap)
+        return None
+
+    def _wall_timeout(self) -> dict:
+        if self.in_test and self.test_wall_cap < self.program_wall_cap:
+            what, limit = "test", self.test_limit
+        else:
+            what, limit = "program", self.program_limit
+        return self._timeout(what, f"{what} exceeded its wall-clock cap of {_fmt(self.factor * limit)} "
+                                   f"({self.factor:g} x its {_fmt(limit)} CPU-time limit): it was blocked, sleeping or starved of CPU")
+
+    @staticmethod
+    def _timeout(what: str, msg: str) -> dict:
+        return {"o": "timeout", "type": "Timeout", "msg": msg, "line": None, "limit": what}
