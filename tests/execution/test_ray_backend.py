@@ -148,15 +148,15 @@ def test_killed_ray_actor_fails_only_its_programs_and_is_replaced(ray_cluster, e
 
 def test_executor_backend_ray_runs_on_the_ray_pool(ray_cluster):
     from trl_codefeedback.execution import Executor
-    from trl_codefeedback.execution import executor as executor_module
 
-    if "ray" not in getattr(executor_module, "BACKENDS", {}):
-        pytest.skip("Executor has no backend='ray' yet")
     with Executor(workers=2, backend="ray", limits=Limits(test_timeout_s=2.0, program_timeout_s=6.0)) as ex:
+        assert isinstance(ex._remote, RayExecutor)
         fbs = ex.run(MIXED[:4])
         assert [fb.status for fb in fbs] == [Status.PASSED, Status.FAILED, Status.RUNTIME_ERROR, Status.COMPILE_ERROR]
-        assert ex.isolation["mode"]
+        assert sum(ex._remote.nodes.values()) == 2 and ex.isolation["mode"]
         assert ex.run(MIXED[:1])[0].cached
+        assert ex.stats["programs"] == 5 and ex.stats["cache_hits"] == 1  # counted on the Executor itself
+    assert ex._remote.actors == []  # closed with it
 
 
 @pytest.mark.skipif(shutil.which("javac") is None or shutil.which("java") is None, reason="needs a JDK")

@@ -134,7 +134,9 @@ class Executor:
         backend: where the programs run (:data:`BACKENDS`): ``"local"`` (default): this process's
             own pool; ``"node"``: one pool shared by all processes of the training job on this node
             (a service the first of them starts; docs/cluster.md). The other arguments then
-            configure that service when this process starts it.
+            configure that service when this process starts it. ``"ray"``: Ray actors on the nodes of
+            a Ray cluster, each with the same sandbox (:class:`~trl_codefeedback.execution.ray_backend.RayExecutor`;
+            ``workers`` counts actors, default: the cluster's free CPUs; ``pip install 'trl-codefeedback[ray]'``).
 
     The pool starts lazily on the first :meth:`run` and is shut down by :meth:`close`
     (or at interpreter exit).
@@ -166,6 +168,7 @@ class Executor:
         if backend not in BACKENDS:
             raise ValueError(f"unknown executor backend {backend!r}; expected one of {sorted(BACKENDS)}")
         self.backend = backend
+        self._workers_arg = workers  # None: the backend's own default (ray: the cluster's free CPUs)
         self._remote = BACKENDS[backend](self) if BACKENDS[backend] is not None else None  # None: run here
 
     # ------------------------------------------------------------------ pool lifecycle
@@ -388,8 +391,16 @@ def _node_backend(ex: Executor):
                       pin_workers=ex.pin_workers, stats=ex.stats)
 
 
+def _ray_backend(ex: Executor):
+    from trl_codefeedback.execution.ray_backend import RayExecutor  # noqa: PLC0415 - optional (needs Ray)
+
+    rex = RayExecutor(workers=ex._workers_arg, limits=ex.limits, cache_size=ex.cache_size, isolate=ex.isolate)
+    rex.stats = ex.stats
+    return rex
+
+
 # Backend name -> factory(executor) of the object its run() / isolation / close() delegate to (None: this process's pool).
-BACKENDS = {"local": None, "node": _node_backend}
+BACKENDS = {"local": None, "node": _node_backend, "ray": _ray_backend}
 
 
 def default_backend() -> str:
