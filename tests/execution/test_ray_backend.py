@@ -192,6 +192,16 @@ def test_close_leaves_no_process_behind(ray_cluster):
         rex.run([fresh()])
 
 
+def test_default_size_is_the_free_cpus_or_this_ranks_share(ray_cluster, monkeypatch):
+    from trl_codefeedback.execution.ray_backend import default_actor_count
+
+    assert wait_until(lambda: ray.available_resources().get("CPU") == 2, 30)  # earlier tests' actors gone
+    monkeypatch.delenv("WORLD_SIZE", raising=False)
+    assert default_actor_count(ray) == 2 and default_actor_count(ray, workers_per_actor=2) == 1
+    monkeypatch.setenv("WORLD_SIZE", "2")  # two ranks, each its own pool: one CPU each
+    assert default_actor_count(ray) == 1
+
+
 def test_without_ray_the_error_says_how_to_install_it(monkeypatch):
     monkeypatch.setitem(sys.modules, "ray", None)  # what `import ray` does where Ray is not installed
     with pytest.raises(ImportError, match=r"pip install 'trl-codefeedback\[ray\]'"):

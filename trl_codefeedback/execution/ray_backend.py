@@ -57,6 +57,19 @@ def import_ray():
     return ray
 
 
+def default_actor_count(ray, workers_per_actor: int = 1) -> int:
+    """Actors a new pool asks for: the cluster's free CPUs, and in a job of ``WORLD_SIZE`` ranks
+    (torchrun / accelerate; every rank its own pool) no more than its share of all the CPUs, so
+    ranks that start together split the cluster instead of the first one taking it all."""
+    free = ray.available_resources().get("CPU", 0.0)
+    total = ray.cluster_resources().get("CPU", 1.0)
+    try:
+        ranks = max(1, int(os.environ.get("WORLD_SIZE", "1")))
+    except ValueError:
+        ranks = 1
+    return max(1, int(min(free, total / ranks) // workers_per_actor))
+
+
 class ExecutorActor:
     """Runs in a Ray actor: a local sandboxed :class:`Executor` on the node Ray placed it on.
 
@@ -106,7 +119,8 @@ class RayExecutor(Executor):
 
     Args:
         workers: number of actors (default: the cluster's free CPUs divided by ``workers_per_actor``,
-            read when the pool starts).
+            read when the pool starts; in a multi-rank job at most this rank's share of the cluster,
+            see :func:`default_actor_count`).
         limits, cache_size, isolate: as for :class:`Executor` (the cache lives on the driver;
             ``isolate`` is applied by every actor's own sandbox, on its node).
         pin_workers: accepted for interface compatibility; actors never pin (Ray assigns CPUs, not cores).
@@ -174,8 +188,7 @@ class RayExecutor(Executor):
                 ray.init(address=self.address, **self.ray_init_kwargs)
                 self._owns_ray = True
             if self.num_actors is None:
-                free = ray.available_resources().get("CPU") or ray.cluster_resources().get("CPU") or 1
-                self.num_actors = max(1, int(free // self.workers_per_actor))
+                self.num_actors = default_actor_count(ray, self.workers_per_actor)
             self.num_workers = self.num_actors * self.workers_per_actor
             options = {"num_cpus": self.workers_per_actor, "scheduling_strategy": "SPREAD", "max_restarts": 0}
             options.update(self.actor_options)
