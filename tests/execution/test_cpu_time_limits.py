@@ -87,7 +87,8 @@ def test_wall_clock_limit_would_time_out_under_the_same_load():
 
 @pytest.fixture(scope="module")
 def executor():
-    with Executor(workers=2, limits=Limits(test_timeout_s=1.0, program_timeout_s=4.0, wall_time_factor=2.0), cache_size=0) as ex:
+    # A wall cap of 4 x the CPU limit: CPU-bound programs reach their CPU limit first even on a busy machine.
+    with Executor(workers=2, limits=Limits(test_timeout_s=1.0, program_timeout_s=4.0, wall_time_factor=4.0), cache_size=0) as ex:
         yield ex
 
 
@@ -101,14 +102,14 @@ def test_busy_loop_is_a_cpu_timeout(executor):
     assert fb.status is Status.TIMEOUT and fb.error_type == "Timeout"
     assert "CPU-time limit of 1 s" in fb.error_message
     assert [o.value for o in fb.test_outcomes] == ["timeout", "not_run"]
-    assert 0.95 <= fb.cpu_time_s <= 1.5 and fb.duration_s < 2.0, (fb.cpu_time_s, fb.duration_s)
+    assert 0.95 <= fb.cpu_time_s <= 1.5 and fb.duration_s < 4.0, (fb.cpu_time_s, fb.duration_s)
 
 
 def test_sleeping_program_ends_at_the_wall_cap(executor):
     fb = _one(executor, "import time\ndef f():\n    time.sleep(60)\n")
     assert fb.status is Status.TIMEOUT
-    assert "wall-clock cap of 2 s (2 x its 1 s CPU-time limit)" in fb.error_message
-    assert 1.9 <= fb.duration_s <= 3.0 and fb.cpu_time_s < 0.5
+    assert "wall-clock cap of 4 s (4 x its 1 s CPU-time limit)" in fb.error_message
+    assert 3.9 <= fb.duration_s <= 5.5 and fb.cpu_time_s < 0.5
 
 
 def test_a_caught_timer_does_not_help(executor):
@@ -219,3 +220,24 @@ def test_clock_program_limit():
     cpu.cpu = 0.6
     outcome = clock.check(0.7)
     assert outcome["o"] == "timeout" and "program exceeded its CPU-time limit of 2 s" in outcome["msg"]
+
+
+def test_parallel_threads_cannot_fit_more_cpu_than_the_limit(executor):
+    # Two threads each burn 0.7 s of CPU at once (1.4 s > the 1 s limit) and answer after ~0.7 s
+    # of wall time on 2 cores: the answer is checked against the CPU time before it is accepted.
+    code = ("import threading, time\n"
+            "def burn():\n    t0 = time.thread_time()\n    while time.thread_time() - t0 < 0.7:\n        pass\n"
+            "def f():\n    ts = [threading.Thread(target=burn) for _ in range(2)]\n"
+            "    [t.start() for t in ts]\n    [t.join() for t in ts]\n    return 1\n")
+    fb = _one(executor, code)
+    assert fb.status is Status.TIMEOUT and "CPU-time limit of 1 s" in fb.error_message, (fb, fb.cpu_time_s)
+
+
+def test_clock_verifies_a_late_answer():
+    cpu = ScriptedCpu()
+    clock = ProgramClock({"test_timeout_s": 1.0, "program_timeout_s": 10.0}, cpu, now=0.0)
+    clock.start_test(0.0)
+    assert clock.verify(0.01) is None and cpu.reads == 0  # too early for any core count to use 1 s
+    cpu.cpu = 1.3  # e.g. 4 threads for 0.33 s
+    outcome = clock.verify(1.0)
+    assert outcome is not None and "CPU-time limit" in outcome["msg"] and cpu.reads == 1

@@ -13,7 +13,10 @@ reads it only when a test has run for a while: first :data:`PROBE_S` after the t
 The CPU time a test used is the CPU time now minus its CPU time at its start, and the latter is
 estimated at the first reading as ``cpu - (wall time since the test started)``: a test is charged
 at most :data:`PROBE_S` of CPU it did not use (when it was starved during its first
-:data:`PROBE_S`), never less than it used.
+:data:`PROBE_S`), never less than it used. An answer that comes late enough that the
+program's threads, running on every core, could have used up the budget left at the last reading
+is accepted only after one more reading (:meth:`ProgramClock.verify`): parallel threads cannot
+fit more CPU time than the limit between two readings.
 
 Example::
 
@@ -26,12 +29,14 @@ Example::
 
 from __future__ import annotations
 
+import os
 from typing import Callable
 
 PROBE_S = 0.05  # first CPU reading of a test this long after its start
 MIN_RECHECK_S = 0.01
 START_GRACE_S = 0.25  # spawning and compiling are not the program's fault
 DEFAULT_WALL_TIME_FACTOR = 4.0
+PARALLELISM = os.cpu_count() or 1  # CPU seconds a program can use per wall second, at most
 
 
 def _fmt(seconds: float) -> str:
@@ -60,16 +65,19 @@ class ProgramClock:
         self.cpu_before = cpu_before
         self.known_cpu = 0.0  # CPU of the current process tree at the last reading (a lower bound now)
         self.in_test = False
+        self.phase_start = now
         self.test_start = now
         self.test_base: float | None = None
         self.test_wall_cap = self.program_wall_cap
         self.next_check = min(now + max(self.program_limit - cpu_before, 0.0) + START_GRACE_S, self.program_wall_cap)
+        self.read_time, self.read_left = float("-inf"), 0.0  # the last CPU reading: when, and the budget left then
 
     # ------------------------------------------------------------------ phases
 
     def start_test(self, now: float) -> None:
         """A test starts now: its CPU and wall limits start counting."""
         self.in_test = True
+        self.phase_start = now
         self.test_start = now
         self.test_base = None
         self.test_wall_cap = min(now + self.factor * self.test_limit, self.program_wall_cap)
@@ -78,6 +86,7 @@ class ProgramClock:
     def whole_program(self, now: float) -> None:
         """Between tests (start-up, stdio): only the program's limits apply."""
         self.in_test = False
+        self.phase_start = now
         self.test_wall_cap = self.program_wall_cap
         left = self.program_limit - self.cpu_before - self.known_cpu
         self.next_check = min(now + max(left, MIN_RECHECK_S), self.program_wall_cap)
@@ -90,6 +99,11 @@ class ProgramClock:
     def program_spent(self, now: float) -> bool:
         """The program's own limits are used up (no further stdio case may start)."""
         return self.cpu_before >= self.program_limit or now >= self.program_wall_cap
+
+    def _limit_left(self) -> float:
+        """CPU budget of the current wait before any reading in it (a test: its whole limit)."""
+        program_left = self.program_limit - self.cpu_before - self.known_cpu
+        return min(program_left, self.test_limit) if self.in_test else program_left
 
     @property
     def wall_cap(self) -> float:
@@ -121,17 +135,29 @@ class ProgramClock:
             if test_left <= 0:
                 return self._timeout("test", f"test exceeded its CPU-time limit of {_fmt(self.test_limit)}")
             left = min(left, test_left)
+        self.read_time, self.read_left = now, left
         # CPU time cannot run ahead of the wall clock by more than the program's threads: check
         # again when the budget could be used up (a multi-threaded program may overrun by a little).
         self.next_check = min(now + max(left, MIN_RECHECK_S), self.wall_cap)
         return None
+
+    def verify(self, now: float) -> dict | None:
+        """An answer arrived: the timeout outcome if the CPU time says the limit was used up, else
+        None. Reads the CPU time only when every core since the last reading (or the start of the
+        wait) could have used up what was left then."""
+        since = max(self.phase_start, self.read_time)
+        left = self.read_left if self.read_time >= self.phase_start else self._limit_left()
+        if (now - since) * PARALLELISM < left:
+            return None
+        outcome = self.check(now)
+        return outcome if outcome is not None and outcome.get("limit") != "wall" else None
 
     def _wall_timeout(self) -> dict:
         if self.in_test and self.test_wall_cap < self.program_wall_cap:
             what, limit = "test", self.test_limit
         else:
             what, limit = "program", self.program_limit
-        return self._timeout(what, f"{what} exceeded its wall-clock cap of {_fmt(self.factor * limit)} "
+        return self._timeout("wall", f"{what} exceeded its wall-clock cap of {_fmt(self.factor * limit)} "
                                    f"({self.factor:g} x its {_fmt(limit)} CPU-time limit): it was blocked, sleeping or starved of CPU")
 
     @staticmethod

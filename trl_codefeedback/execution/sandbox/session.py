@@ -226,6 +226,9 @@ class ProgramSession:
         while True:
             answer = self._take_line()
             if answer is not None:
+                late = clock.verify(time.monotonic())  # over its CPU time by the answer (parallel threads)?
+                if late is not None:
+                    raise self.stop(late)
                 return answer
             now = time.monotonic()
             if now >= clock.next_check:
