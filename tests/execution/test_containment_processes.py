@@ -44,10 +44,10 @@ def test_time_limits_count_cpu_time_of_every_process(mode):
         return
     busy, child, sleeper = (r["programs"][k] for k in ("cpu_busy", "cpu_child", "sleeper"))
     assert busy["status"] == "timeout" and "CPU-time limit of 1 s" in busy["message"], busy
-    assert 0.95 <= busy["cpu_time_s"] <= 1.6, busy
+    assert 0.95 <= busy["cpu_time_s"] <= 2.0, busy
     if r["isolation"].get("no_fork"):
         assert child["status"] == "runtime_error", child  # the fork itself is refused
     else:  # the parent waits; its child's CPU time is the program's
         assert child["status"] == "timeout" and "CPU-time limit" in child["message"], child
     assert sleeper["status"] == "timeout" and "wall-clock cap of 2 s" in sleeper["message"], sleeper
-    assert sleeper["duration_s"] < 3.5
+    assert sleeper["duration_s"] < 4.5, sleeper
