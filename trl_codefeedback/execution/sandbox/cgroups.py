@@ -175,6 +175,17 @@ def create(cg: dict, memory_mb: int, max_processes: int) -> dict:
     return {"name": cg["name"], "procs": [], "version": cg["version"], "dirs": cg["dirs"], "cg": cg}
 
 
+def member_pids(cg: dict) -> list[int] | None:
+    """Every process in this worker's cgroup (the zygote and its program's), or None before the
+    first :func:`create` or when it cannot be read."""
+    if "name" not in cg:
+        return None
+    try:
+        return [int(p) for p in _read(cg["dirs"][0], f"{cg['name']}/cgroup.procs").split()]
+    except (OSError, ValueError):
+        return None
+
+
 def join(handle: dict) -> None:
     """In the program's process, first thing after fork (already inside, born there): become OOM-killable again."""
     try:

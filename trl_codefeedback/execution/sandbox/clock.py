@@ -36,7 +36,24 @@ PROBE_S = 0.05  # first CPU reading of a test this long after its start
 MIN_RECHECK_S = 0.01
 START_GRACE_S = 0.25  # spawning and compiling are not the program's fault
 DEFAULT_WALL_TIME_FACTOR = 4.0
-PARALLELISM = os.cpu_count() or 1  # CPU seconds a program can use per wall second, at most
+
+
+def _usable_cores() -> int:
+    """Cores a program may run on: the cgroup's cpuset where one is set, else every core (a
+    pinned worker's programs could widen their own affinity)."""
+    try:
+        with open("/sys/fs/cgroup/cpuset.cpus.effective") as f:
+            spec = f.read().strip()
+        n = 0
+        for part in spec.split(","):
+            lo, _, hi = part.partition("-")
+            n += int(hi or lo) - int(lo) + 1
+        return max(n, 1)
+    except (OSError, ValueError):
+        return os.cpu_count() or 1
+
+
+PARALLELISM = _usable_cores()  # CPU seconds a program can use per wall second, at most
 
 
 def _fmt(seconds: float) -> str:

@@ -38,9 +38,10 @@ import threading
 import time
 
 try:
-    from . import cgroups, fsview, oscalls, seccomp
+    from . import cgroups, cputime, fsview, oscalls, seccomp
 except ImportError:  # run as a script with the sandbox folder on sys.path
     import cgroups
+    import cputime
     import fsview
     import oscalls
     import seccomp
@@ -418,6 +419,18 @@ def _enter_program(limits: dict, uid: int, workdir: str, fds: tuple[int, ...], v
     if workdir != VIEW_WORKDIR:
         os.environ["HOME"] = os.environ["TMPDIR"] = workdir
         tempfile.tempdir = workdir
+
+
+def program_cpu_s() -> float:
+    """CPU seconds used so far by the live (and not yet reaped) processes of the running program.
+
+    With a cgroup, its member list names them (a few files to read); otherwise every process
+    below this one (the zygote) in ``/proc``."""
+    pids = cgroups.member_pids(_STATE["cgroup"]) if _STATE.get("cgroup") is not None else None
+    if pids is None:
+        return cputime.descendants_cpu_s(os.getpid())
+    me = os.getpid()
+    return cputime.pids_cpu_s([p for p in pids if p != me])
 
 
 def finish_program(pid: int, uid: int, isolation: dict, workdir: str) -> dict:

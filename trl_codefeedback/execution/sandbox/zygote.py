@@ -64,7 +64,7 @@ def _wait_program(sock: socket.socket, pid: int, cpu_base: float) -> int:
                     isolation.kill_tree(pid)
                     return os.waitpid(pid, 0)[1]
                 if op == "cpu":
-                    used = cputime.descendants_cpu_s(os.getpid()) + cputime.reaped_children_s() - cpu_base
+                    used = isolation.program_cpu_s() + cputime.reaped_children_s() - cpu_base
                     _send(sock, {"cpu": used})
     finally:
         if pidfd is not None:
