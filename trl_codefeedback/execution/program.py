@@ -26,7 +26,8 @@ class Limits:
     Time limits count the program's own CPU time (all its processes and threads, read from the
     kernel outside the program), so a verdict does not change with how busy the machine is; the
     wall clock is capped at ``wall_time_factor`` times each limit, so a sleeping or blocked program
-    still ends (verdicts hold up to that much oversubscription). Java programs: wall-clock limits.
+    still ends (verdicts hold up to that much oversubscription). Java programs: the same, CPU time
+    read inside the candidate JVM.
 
     Attributes:
         test_timeout_s: CPU-time limit of one test, in seconds.

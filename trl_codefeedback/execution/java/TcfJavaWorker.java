@@ -15,8 +15,17 @@
 // sockets, raw file descriptors, replacing System.in/out/err, reflection past access checks
 // (sun.misc.Unsafe, the worker's fields), internal packages, class loaders, system properties,
 // and starting or touching threads outside its own thread group.
+//
+// Time limits (docs/java.md): test_timeout_ms and program_timeout_ms count CPU time (the CpuMeter
+// below: every Java thread of the JVM but this worker's own, from the kernel's per-thread clocks;
+// JIT and GC threads are not Java-visible and not counted); the wall clock caps a probe at
+// wall_time_factor x test_timeout_ms and the program at wall_time_factor x program_timeout_ms.
 import java.io.*;
+import java.lang.management.ManagementFactory;
+import java.lang.management.ManagementPermission;
+import java.lang.management.ThreadMXBean;
 import java.lang.reflect.*;
+import java.math.BigDecimal;
 import java.nio.charset.StandardCharsets;
 import java.security.*;
 import java.util.*;
@@ -31,6 +40,10 @@ public final class TcfJavaWorker {
     private static volatile StackTraceElement[] exitTrace;
     private static final CapStream CAP = new CapStream();
     private static boolean securityManager;
+    private static ThreadMXBean tmx;
+    private static boolean cpuClock;  // per-thread CPU clocks work (else the time limits fall back to the wall clock)
+    private static long workerThreadId;
+    private static final long MAX_POLL_NS = 50_000_000L, MIN_POLL_NS = 2_000_000L;
     // The marker only program classes lack. JDK code that creates threads for a program (the common
     // ForkJoinPool's factory) runs in a doPrivileged context that holds it, so it is not taken for the program.
     private static final RuntimePermission TRUSTED = new RuntimePermission("modifyThreadGroup");
@@ -92,6 +105,7 @@ public final class TcfJavaWorker {
                     || name.equals("shutdownHooks") || name.startsWith("loadLibrary") || name.equals("accessSystemModules");
         }
         if (p instanceof ReflectPermission) return name.equals("suppressAccessChecks");
+        if (p instanceof ManagementPermission) return name.equals("control");  // e.g. switching off the CPU clocks
         if (p instanceof PropertyPermission) return p.getActions().contains("write");
         if (p instanceof FilePermission) {
             return (name.startsWith("/proc") || name.startsWith("/dev")) && !name.equals("/dev/urandom")
@@ -178,6 +192,14 @@ public final class TcfJavaWorker {
             proto.flush();
             return;
         }
+        workerThreadId = Thread.currentThread().getId();
+        try {
+            tmx = ManagementFactory.getThreadMXBean();
+            if (tmx.isThreadCpuTimeSupported() && !tmx.isThreadCpuTimeEnabled()) tmx.setThreadCpuTimeEnabled(true);
+            cpuClock = tmx.isThreadCpuTimeSupported() && tmx.isThreadCpuTimeEnabled() && tmx.getCurrentThreadCpuTime() >= 0;
+        } catch (Throwable e) {
+            cpuClock = false;
+        }
         PrintStream cap = new PrintStream(CAP, true, StandardCharsets.UTF_8);
         System.setOut(cap);
         System.setErr(cap);
@@ -189,7 +211,7 @@ public final class TcfJavaWorker {
         } catch (Throwable e) {
             securityManager = false;
         }
-        proto.println("{\"hello\":true,\"security_manager\":" + securityManager + ",\"task_pool\":" + (compiler.pool != null)
+        proto.println("{\"hello\":true,\"security_manager\":" + securityManager + ",\"task_pool\":" + (compiler.pool != null) + ",\"cpu_clock\":" + cpuClock
                 + ",\"java\":" + TcfCommon.q(System.getProperty("java.version")) + "}");
         proto.flush();
         while (true) {
@@ -291,6 +313,74 @@ public final class TcfJavaWorker {
         volatile String outcome, type, msg;
         volatile long line = -1;
         volatile String[] values;
+        volatile long cpuNs = -1;  // the probe thread's CPU time when it ended
+    }
+
+    /**
+     * The CPU time the program has used since it started: every live Java thread of this JVM but the
+     * worker's own (the program's threads, the probe threads, common-pool and finalizer work done for
+     * it; only one program runs at a time), read from the kernel's per-thread clocks through
+     * ThreadMXBean, minus what each thread had used when the program started. JIT compiler threads
+     * are hidden from ThreadMXBean and GC runs in VM threads: neither is counted. A thread that has
+     * ended keeps the last value read for it (the probe threads record their own final value), so a
+     * thread that ends between two readings loses at most what it used since the last one. Without
+     * per-thread CPU clocks it is the wall time since the program started.
+     */
+    static final class CpuMeter {
+        private final Map<Long, Long> base = new HashMap<>(), seen = new HashMap<>();
+        private final long wall0 = System.nanoTime();
+        private long total;
+
+        CpuMeter() {
+            if (!cpuClock) return;
+            long[] ids = tmx.getAllThreadIds();
+            long[] cpu = times(ids);
+            for (int i = 0; i < ids.length; i++) if (cpu[i] >= 0) base.put(ids[i], cpu[i]);
+        }
+
+        private static long[] times(long[] ids) {
+            if (!tmx.isThreadCpuTimeEnabled()) tmx.setThreadCpuTimeEnabled(true);  // the program may not switch it off; be sure
+            if (tmx instanceof com.sun.management.ThreadMXBean) return ((com.sun.management.ThreadMXBean) tmx).getThreadCpuTime(ids);
+            long[] out = new long[ids.length];
+            for (int i = 0; i < ids.length; i++) out[i] = tmx.getThreadCpuTime(ids[i]);
+            return out;
+        }
+
+        private void note(long id, long cpu) {
+            if (id == workerThreadId || cpu < 0) return;
+            long used = Math.max(0, cpu - base.getOrDefault(id, 0L));
+            Long before = seen.get(id);
+            if (before == null || used > before) {
+                seen.put(id, used);
+                total += used - (before == null ? 0 : before);
+            }
+        }
+
+        /** A thread's CPU time when it ended (read by the thread itself). */
+        void ended(long id, long cpu) { if (cpuClock) note(id, cpu); }
+
+        /** Program CPU nanoseconds so far. */
+        long read() {
+            if (!cpuClock) return System.nanoTime() - wall0;
+            long[] ids = tmx.getAllThreadIds();
+            long[] cpu = times(ids);
+            for (int i = 0; i < ids.length; i++) note(ids[i], cpu[i]);
+            return total;
+        }
+    }
+
+    /** Seconds as Python's ``f"{s:g}"`` writes them for the limits in use (3 s, 0.5 s, 12 s). */
+    static String secs(BigDecimal s) {
+        s = s.stripTrailingZeros();
+        return (s.scale() < 0 ? s.setScale(0) : s).toPlainString();
+    }
+
+    /** The timeout message, in the Python side's words (sandbox/clock.py). */
+    static String timeoutMsg(String what, long limitMs, boolean wall, BigDecimal factor) {
+        BigDecimal lim = BigDecimal.valueOf(limitMs).movePointLeft(3);
+        if (!wall) return what + " exceeded its CPU-time limit of " + secs(lim) + " s";
+        return what + " exceeded its wall-clock cap of " + secs(factor.multiply(lim)) + " s (" + secs(factor) + " x its " + secs(lim)
+                + " s CPU-time limit): it was blocked, sleeping or starved of CPU";
     }
 
     static void runCheck(Method m, Box box, String file, int candLines, int maxChars, Set<String> testClasses, ClassLoader loader) {
@@ -310,6 +400,7 @@ public final class TcfJavaWorker {
             Throwable err = e instanceof InvocationTargetException && e.getCause() != null ? e.getCause() : e;
             classify(err, box, file, candLines);
         } finally {
+            try { box.cpuNs = cpuClock ? tmx.getCurrentThreadCpuTime() : -1; } catch (Throwable ignored) { }
             box.done = true;
         }
     }
@@ -333,9 +424,12 @@ public final class TcfJavaWorker {
     static String run(Map<String, byte[]> classes, Set<String> testClasses, String[] checks, String file, int candLines, Map<String, String> req, long compileMs) throws Exception {
         long testMs = Long.parseLong(req.get("test_timeout_ms"));
         long progMs = Long.parseLong(req.get("program_timeout_ms"));
+        BigDecimal factor = new BigDecimal(req.getOrDefault("wall_time_factor", "4")).max(BigDecimal.ONE);
+        long testCpuNs = testMs * 1_000_000L, progCpuNs = progMs * 1_000_000L;
+        long testWallNs = factor.multiply(BigDecimal.valueOf(testCpuNs)).longValue();
         int maxChars = Integer.parseInt(req.getOrDefault("value_chars", "4000000"));
         long t0 = System.nanoTime();
-        long deadline = t0 + progMs * 1_000_000L;
+        long progWallCap = t0 + factor.multiply(BigDecimal.valueOf(progCpuNs)).longValue();
         exitAttempted = false;
         exitTrace = null;
         CAP.count = 0;
@@ -344,14 +438,16 @@ public final class TcfJavaWorker {
         ProgLoader loader = new ProgLoader(classes);
         Class<?> main = loader.loadClass(req.getOrDefault("main_class", "Main"));
         ThreadGroup group = new ThreadGroup(SANDBOX, "tcf-program");
+        CpuMeter meter = new CpuMeter();
         StringBuilder out = new StringBuilder("\"status\":\"ran\",\"checks\":[");
         boolean recycle = false, stopAll = false;
         for (int i = 0; i < checks.length; i++) {
             if (i > 0) out.append(',');
-            long left = (deadline - System.nanoTime()) / 1_000_000L;
             if (stopAll) { out.append("{\"o\":\"not_run\"}"); continue; }
-            if (left <= 0) {
-                out.append("{\"o\":\"timeout\",\"type\":\"Timeout\",\"msg\":\"program exceeded its time limit\"}");
+            long cpu0 = meter.read(), start = System.nanoTime();
+            if (cpu0 >= progCpuNs || start >= progWallCap) {
+                String msg = timeoutMsg("program", progMs, cpu0 < progCpuNs, factor);
+                out.append("{\"o\":\"timeout\",\"type\":\"Timeout\",\"msg\":").append(TcfCommon.q(msg)).append('}');
                 stopAll = true;
                 continue;
             }
@@ -360,12 +456,30 @@ public final class TcfJavaWorker {
             final Box box = new Box();
             Thread t = new Thread(group, () -> runCheck(m, box, file, candLines, maxChars, testClasses, loader), "tcf-check-" + i, 16L << 20);
             t.setContextClassLoader(loader);
+            long testWallCap = Math.min(start + testWallNs, progWallCap);
             t.start();
-            t.join(Math.max(1, Math.min(testMs, left)));
+            // Wait for the probe; read the CPU time at most every 50 ms, and sooner when less is left.
+            String timedOut = null;
+            boolean programLimit = false;
+            while (!box.done) {
+                long now = System.nanoTime();
+                if (now >= testWallCap) {
+                    programLimit = testWallCap >= progWallCap;
+                    timedOut = programLimit ? timeoutMsg("program", progMs, true, factor) : timeoutMsg("test", testMs, true, factor);
+                    break;
+                }
+                long cpu = meter.read();
+                if (cpu >= progCpuNs) { programLimit = true; timedOut = timeoutMsg("program", progMs, false, factor); break; }
+                if (cpu - cpu0 >= testCpuNs) { timedOut = timeoutMsg("test", testMs, false, factor); break; }
+                long wait = Math.min(Math.min(progCpuNs - cpu, testCpuNs - (cpu - cpu0)), MAX_POLL_NS);
+                wait = Math.min(Math.max(wait, MIN_POLL_NS), testWallCap - now);
+                t.join(wait / 1_000_000L, (int) (wait % 1_000_000L));
+            }
+            if (timedOut == null) t.join(100);  // its last instructions after the finally
+            if (box.cpuNs >= 0) meter.ended(t.getId(), box.cpuNs);
             String o, type = null, msg = null; long line = -1;
-            if (!box.done) {
-                o = "timeout"; type = "Timeout";
-                msg = testMs <= left ? "test " + i + " exceeded its time limit" : "program exceeded its time limit";
+            if (timedOut != null) {
+                o = "timeout"; type = "Timeout"; msg = timedOut;
                 if (!stop(t)) recycle = true;
             } else if (exitAttempted) {
                 o = "error"; type = "SystemExit"; msg = "System.exit called by the program before the tests finished";
@@ -386,21 +500,26 @@ public final class TcfJavaWorker {
                 out.append(']');
             }
             out.append('}');
-            if (recycle || exitAttempted || (o.equals("timeout") && System.nanoTime() >= deadline)) stopAll = true;
+            if (recycle || exitAttempted || programLimit) stopAll = true;
         }
         out.append(']');
-        // Leftover threads: daemon ones are stopped (a plain JVM would exit past them); a
-        // non-daemon thread keeps a plain JVM alive, so it is a timeout once the deadline passes.
+        // Leftover threads: daemon ones are stopped (a plain JVM would exit past them); a non-daemon
+        // thread keeps a plain JVM alive, so it is a timeout once the program's CPU time or wall cap is used up.
+        boolean still = false;
+        while (true) {
+            Thread[] left = new Thread[group.activeCount() + 8];
+            int n = group.enumerate(left, true);
+            Thread live = null;
+            for (int i = 0; i < n && live == null; i++) if (!left[i].isDaemon() && left[i].isAlive()) live = left[i];
+            if (live == null) break;
+            long now = System.nanoTime(), cpu = meter.read();
+            if (now >= progWallCap || cpu >= progCpuNs) { still = true; break; }
+            long wait = Math.min(Math.max(Math.min(progCpuNs - cpu, MAX_POLL_NS), MIN_POLL_NS), progWallCap - now);
+            live.join(wait / 1_000_000L, (int) (wait % 1_000_000L));
+        }
+        long cpuNs = meter.read();
         Thread[] left = new Thread[group.activeCount() + 8];
         int n = group.enumerate(left, true);
-        boolean still = false;
-        for (int i = 0; i < n; i++) {
-            if (left[i].isDaemon()) continue;
-            long ms = (deadline - System.nanoTime()) / 1_000_000L;
-            if (ms > 0) left[i].join(ms);
-            if (left[i].isAlive()) still = true;
-        }
-        n = group.enumerate(left, true);
         for (int i = 0; i < n; i++) if (!stop(left[i])) recycle = true;
         if (!recycle) {
             try { group.destroy(); } catch (Throwable ignored) { }
@@ -413,6 +532,8 @@ public final class TcfJavaWorker {
         if (exitAttempted) out.append(",\"exit_line\":").append(candidateLine(exitTrace, file, candLines));
         out.append(",\"compile_ms\":").append(compileMs)
            .append(",\"run_ms\":").append((System.nanoTime() - t0) / 1_000_000)
+           .append(",\"cpu_ms\":").append(cpuNs / 1_000_000)
+           .append(",\"cpu_clock\":").append(cpuClock)
            .append(",\"recycle\":").append(recycle);
         return out.toString();
     }

@@ -83,13 +83,14 @@ def compile_feedback(job: dict, resp: dict, candidate_lines: int, duration: floa
 
 
 def program_feedback(job: dict, checks: list[dict], duration: float, leftover_thread: bool = False,
-                     exit_line: int | None = None, exited: bool = False) -> Feedback:
+                     exit_line: int | None = None, exited: bool = False, cpu_time_s: float | None = None) -> Feedback:
     """Feedback from one judged outcome per check (``{"o", "type", "msg", "line"}``), in check order.
 
     The first non-passing check decides status, type, message and line. ``leftover_thread``: a
     non-daemon thread of the program outlived the deadline (a plain ``java Main`` would hang):
     passes become timeouts unless a check already errored. ``exited``: ``System.exit`` was called
-    (even if caught): never a pass.
+    (even if caught): never a pass. ``cpu_time_s``: the program's CPU time as the worker measured it
+    (None where not measured).
     """
     outcomes = [c["o"] for c in checks]
     first = next((c for c in checks if c["o"] != "pass"), None)
@@ -102,14 +103,15 @@ def program_feedback(job: dict, checks: list[dict], duration: float, leftover_th
             outcomes[outcomes.index("pass")] = "error"
     passed = outcomes.count("pass")
     if first is None:
-        return Feedback(status="passed", tests_passed=passed, tests_total=len(outcomes), duration_s=duration, test_outcomes=outcomes)
+        return Feedback(status="passed", tests_passed=passed, tests_total=len(outcomes), duration_s=duration, test_outcomes=outcomes,
+                        cpu_time_s=cpu_time_s)
     line = first.get("line")
     line = line if isinstance(line, int) and line >= 1 else None
     etype = first.get("type") or "Error"
     return Feedback(status=STATUS_OF.get(first["o"], "runtime_error"), tests_passed=passed, tests_total=len(outcomes),
                     error_type=etype, error_message=str(first.get("msg") or etype)[:2000], error_line=line,
                     error_scope=java_error_scope(etype, first.get("msg"), line, job["code"], bool(job.get("truncated"))),
-                    duration_s=duration, test_outcomes=outcomes)
+                    duration_s=duration, test_outcomes=outcomes, cpu_time_s=cpu_time_s)
 
 
 def whole_program_feedback(job: dict, outcome: str, etype: str, message: str, duration: float) -> Feedback:

@@ -34,7 +34,8 @@ from trl_codefeedback.execution.program import Program
 
 logger = logging.getLogger(__name__)
 
-COMPILE_ALLOWANCE_S = 30.0  # on top of program_timeout_s before a candidate JVM is declared hung and killed
+COMPILE_ALLOWANCE_S = 30.0  # on top of the program's wall cap before a candidate JVM is declared hung and killed
+DEFAULT_WALL_TIME_FACTOR = 4.0
 MIN_HEAP_MB = 256  # javac shares the heap with the programs
 VALUE_CHARS = 1_000_000  # per check, once encoded
 REPLY_CAP = 16 << 20
@@ -170,11 +171,12 @@ class JavaBackend:
                 return Feedback.harness_error(str(e), tests_total=total)
         source, lines, file = build_java_source(job["code"], plan.probe_source if plan else None)
         lim = job["limits"]
+        factor = wall_time_factor(lim)
         nonce = secrets.token_hex(16)
         req = {"nonce": nonce, "file": file, "source": source, "candidate_lines": str(lines),
                "checks": ",".join(plan.probes) if plan else "", "main_class": "Main",
                "test_timeout_ms": str(int(lim["test_timeout_s"] * 1000)), "program_timeout_ms": str(int(lim["program_timeout_s"] * 1000)),
-               "output_bytes": str(int(lim["output_bytes"])), "value_chars": str(VALUE_CHARS)}
+               "wall_time_factor": repr(factor), "output_bytes": str(int(lim["output_bytes"])), "value_chars": str(VALUE_CHARS)}
         slot = self._idle.get()
         try:
             worker = self._ready(slot, heap_mb)
@@ -182,7 +184,8 @@ class JavaBackend:
                 return Feedback.harness_error("no java worker could be started", tests_total=total)
             try:
                 worker.send(req)
-                resp = worker.read_json(lim["program_timeout_s"] + COMPILE_ALLOWANCE_S, REPLY_CAP)
+                # The backstop: the program's wall cap (the worker's own deadline) plus compilation.
+                resp = worker.read_json(lim["program_timeout_s"] * factor + COMPILE_ALLOWANCE_S, REPLY_CAP)
                 if resp.get("nonce") != nonce:
                     raise ChannelError("garbage", "reply without the request's nonce")
             except ChannelError as e:
@@ -207,13 +210,17 @@ class JavaBackend:
             return whole_program_feedback(job, "error", "ProtocolError", f"the program's JVM gave {msg}", time.monotonic() - t0)
         values = {i: c["v"] for i, c in enumerate(checks) if c["o"] == "value"}
         try:
-            judged = self.oracle.judge(plan, values, job["limits"]["test_timeout_s"])
+            # Trusted code on plain values, timed by the wall clock: give it the test's wall cap.
+            judged = self.oracle.judge(plan, values, job["limits"]["test_timeout_s"] * wall_time_factor(job["limits"]))
         except OracleError as e:
             return Feedback.harness_error(str(e), tests_total=plan.num_tests, duration_s=time.monotonic() - t0)
         final = [judged[i] if c["o"] == "value" else c for i, c in enumerate(checks)]
         exit_line = resp.get("exit_line")
+        cpu_ms = resp.get("cpu_ms")
+        cpu = round(cpu_ms / 1000, 3) if type(cpu_ms) is int and cpu_ms >= 0 and resp.get("cpu_clock") is True else None
         return program_feedback(job, final, time.monotonic() - t0, leftover_thread=resp.get("leftover_thread") is True,
-                                exit_line=exit_line if isinstance(exit_line, int) else None, exited="exit_line" in resp)
+                                exit_line=exit_line if isinstance(exit_line, int) else None, exited="exit_line" in resp,
+                                cpu_time_s=cpu)
 
     def _ready(self, slot: int, heap_mb: int) -> JvmProcess | None:
         """The slot's worker, replaced when it is dead, has another heap size or left output behind."""
@@ -237,6 +244,11 @@ class JavaBackend:
             return None
         self._workers[slot], self._heap[slot] = w, heap_mb
         return w
+
+
+def wall_time_factor(limits: dict) -> float:
+    """The job's wall-clock cap as a multiple of its CPU-time limits (at least 1, at most 1000)."""
+    return min(1000.0, max(1.0, float(limits.get("wall_time_factor", DEFAULT_WALL_TIME_FACTOR) or DEFAULT_WALL_TIME_FACTOR)))
 
 
 def _valid_checks(checks, plan) -> bool:
