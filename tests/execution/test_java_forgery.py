@@ -370,7 +370,7 @@ def test_worker_that_does_not_answer_is_killed_from_outside_and_is_a_timeout(mon
     with JavaBackend(1) as be:
         run(be, java(HONEST_INT, INT_TEST))
         [before] = be.worker_pids()
-        monkeypatch.setattr(pool, "COMPILE_ALLOWANCE_S", -8.0)  # outside deadline: 10 - 8 = 2 s
+        monkeypatch.setattr(pool, "COMPILE_ALLOWANCE_S", -38.0)  # outside deadline: 10 x 4 (wall_time_factor) - 38 = 2 s
         fb = run(be, java(slow, INT_TEST), Limits(test_timeout_s=5.0, program_timeout_s=10.0))
         forged_not_passed(fb)
         assert fb.status is Status.TIMEOUT and fb.error_scope.value == "global", fb
