@@ -73,7 +73,7 @@ class Feedback:
         error_scope: RLTF scope of the error, ``None`` when the program passed.
         duration_s: wall time spent on the program (0.0 for a cache hit's own cost).
         cpu_time_s: CPU time of all the program's processes (Python) or threads (Java); None
-            where not measured (a cache hit, a compile error in Java).
+            where not measured (a compile error in Java). A cache hit keeps the first run's figure.
             Exact, except in user-namespace mode (non-root), where a program killed at the end
             of its tests reports its last reading (taken when a test ran for over 50 ms).
         test_outcomes: one :class:`TestOutcome` value per test, in order.
