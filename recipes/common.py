@@ -37,11 +37,54 @@ def model_init_kwargs(model_args) -> dict:
     quantization = get_quantization_config(model_args)
     if quantization is not None:
         kwargs["quantization_config"] = quantization
-        if torch.cuda.is_available():
+        if _zero3():
+            # ZeRO-3 places and shards the weights itself (transformers refuses a device_map under it) and shards
+            # the 4-bit weights as one dtype with the rest: store them in the compute dtype (PEFT's ZeRO-3 QLoRA setup).
+            if model_args.bnb_4bit_quant_storage is None and "dtype" in kwargs:
+                quantization.bnb_4bit_quant_storage = kwargs["dtype"]
+        elif torch.cuda.is_available():
             from accelerate import PartialState
 
             kwargs["device_map"] = {"": PartialState().local_process_index}
     return kwargs
+
+
+def _zero3() -> bool:
+    from transformers.integrations.deepspeed import is_deepspeed_zero3_enabled
+
+    return is_deepspeed_zero3_enabled()
+
+
+def check_launch(training_args) -> None:
+    """Refuse a run that ``accelerate launch`` started for DeepSpeed but that would silently train without it."""
+    import os
+
+    from accelerate.utils import DistributedType
+
+    if os.environ.get("ACCELERATE_USE_DEEPSPEED", "false").lower() != "true":
+        return
+    training_args.device  # noqa: B018  (sets up the distributed state)
+    state = training_args.distributed_state
+    if state.distributed_type != DistributedType.DEEPSPEED:
+        raise ValueError(
+            f"accelerate launched DeepSpeed, but this run would train as {state.distributed_type.value} without it: "
+            "--use_cpu true (or ACCELERATE_USE_CPU) turns DeepSpeed off in accelerate. "
+            "DeepSpeed on CPU: --use_cpu false --ddp_backend gloo")
+    world = int(os.environ.get("WORLD_SIZE", "1"))
+    if state.num_processes != world:
+        raise ValueError(
+            f"DeepSpeed launched {world} processes but each one sees {state.num_processes}: without a GPU accelerate "
+            "picks no process-group backend; add --ddp_backend gloo")
+
+
+def describe_run(trainer) -> str:
+    """One line on how the run was distributed, read from the engine that trained (printed by the recipes)."""
+    acc = trainer.accelerator
+    text = f"{acc.distributed_type.value}, {acc.num_processes} process(es) on {acc.device.type}"
+    engine = getattr(trainer, "deepspeed", None)
+    if engine is not None:
+        text += f", ZeRO stage {engine.zero_optimization_stage()}"
+    return text
 
 
 def run_rl_recipe(trainer_cls, script_args: CodeFeedbackScriptArguments, training_args, model_args) -> None:
@@ -52,6 +95,7 @@ def run_rl_recipe(trainer_cls, script_args: CodeFeedbackScriptArguments, trainin
     from trl_codefeedback.feedback import get_reward_funcs
     from trl_codefeedback.hub import push_with_card, save_model_card
 
+    check_launch(training_args)
     dataset = load_train_dataset(script_args)
     training_args.model_init_kwargs = {**(training_args.model_init_kwargs or {}), **model_init_kwargs(model_args)}
     limits = Limits(test_timeout_s=script_args.test_timeout_s, program_timeout_s=max(10.0, script_args.test_timeout_s))
@@ -66,6 +110,8 @@ def run_rl_recipe(trainer_cls, script_args: CodeFeedbackScriptArguments, trainin
     for reward in rewards:
         reward.attach_trainer(trainer)
     trainer.train()
+    if trainer.accelerator.is_main_process:
+        print(f"distributed: {describe_run(trainer)}, {trainer.state.global_step} steps", flush=True)
     trainer.save_model(training_args.output_dir)
     if trainer.accelerator.is_main_process:
         save_model_card(training_args.output_dir, base_model=model_args.model_name_or_path, dataset=script_args.dataset_name,

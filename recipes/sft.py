@@ -13,7 +13,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from common import CodeFeedbackScriptArguments, load_train_dataset, model_init_kwargs  # noqa: E402
+from common import CodeFeedbackScriptArguments, check_launch, describe_run, load_train_dataset, model_init_kwargs  # noqa: E402
 from trl import ModelConfig, SFTConfig, SFTTrainer, TrlParser, get_peft_config  # noqa: E402
 
 from trl_codefeedback.hub import save_model_card  # noqa: E402
@@ -32,6 +32,7 @@ def to_prompt_completion(row: dict, eos: str) -> dict:
 def main(script_args: CodeFeedbackScriptArguments, training_args: SFTConfig, model_args: ModelConfig) -> None:
     from transformers import AutoTokenizer
 
+    check_launch(training_args)
     tokenizer = AutoTokenizer.from_pretrained(model_args.model_name_or_path)
     dataset = load_train_dataset(script_args)
     dataset = dataset.map(lambda r: to_prompt_completion(r, tokenizer.eos_token or ""), remove_columns=dataset.column_names)
@@ -39,6 +40,8 @@ def main(script_args: CodeFeedbackScriptArguments, training_args: SFTConfig, mod
     trainer = SFTTrainer(model=model_args.model_name_or_path, args=training_args, train_dataset=dataset,
                          processing_class=tokenizer, peft_config=get_peft_config(model_args))
     trainer.train()
+    if trainer.accelerator.is_main_process:
+        print(f"distributed: {describe_run(trainer)}, {trainer.state.global_step} steps", flush=True)
     trainer.save_model(training_args.output_dir)
     if trainer.accelerator.is_main_process:
         save_model_card(training_args.output_dir, base_model=model_args.model_name_or_path, dataset=script_args.dataset_name,

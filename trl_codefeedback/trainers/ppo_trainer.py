@@ -193,6 +193,7 @@ class CodeFeedbackPPOTrainer(CodeFeedbackGRPOTrainer):
         self._cf_last_plans = None
         model = self.model
         device = next(model.parameters()).device
+        policy_dtype = next((p.dtype for p in model.parameters() if p.requires_grad and p.is_floating_point()), None)
         self._ref_model: nn.Module | None = None
         if _is_peft_model(model) and value_model is None:
             self.critic_mode = "shared"
@@ -208,6 +209,11 @@ class CodeFeedbackPPOTrainer(CodeFeedbackGRPOTrainer):
             head = _make_value_head(_hidden_size(model), self.args.value_head_init_std, device)
             model.add_module(VALUE_HEAD, head)
         else:
+            if self._zero3():
+                raise NotImplementedError(
+                    "CodeFeedbackPPOTrainer under DeepSpeed ZeRO-3 needs the shared critic (a PEFT policy): the separate "
+                    "critic and the reference are copied from the policy, whose parameters ZeRO-3 has sharded. "
+                    "Use ZeRO-2, or LoRA (peft_config).")
             self.critic_mode = "separate"
             if not _is_peft_model(model):
                 self._ref_model = self._copy_reference(model)
@@ -220,9 +226,19 @@ class CodeFeedbackPPOTrainer(CodeFeedbackGRPOTrainer):
                 p.requires_grad_(True)
             head = _make_value_head(_hidden_size(model), self.args.value_head_init_std, device)
             model.add_module(CRITIC_MODULE, SeparateCritic(backbone, head))
+        if self._zero3() and policy_dtype is not None:
+            # ZeRO-3 flattens all trainable parameters into one buffer of one dtype ("assert len(set(t.dtype ...)) == 1"
+            # in deepspeed's defragment); TRL casts a QLoRA policy adapter to bf16, the critic's were made in fp32.
+            for name, p in model.named_parameters():
+                if p.is_floating_point() and p.dtype != policy_dtype and (f".{CRITIC_ADAPTER}." in name or VALUE_HEAD in name):
+                    p.data = p.data.to(policy_dtype)
         self._trainable_flags = {n: p.requires_grad for n, p in model.named_parameters()}
         self._restore_trainable(model)
         self._wrap_vllm_sync()
+
+    def _zero3(self) -> bool:
+        plugin = getattr(self.accelerator.state, "deepspeed_plugin", None) if self.is_deepspeed_enabled else None
+        return plugin is not None and plugin.zero_stage == 3
 
     # ---- model pieces ------------------------------------------------------------------
 
