@@ -223,8 +223,10 @@ def test_killing_a_rank_mid_batch_loses_nothing_of_the_other(tmp_path, monkeypat
             (Status.PASSED, 2), (Status.FAILED, 1), (Status.RUNTIME_ERROR, 0), (Status.COMPILE_ERROR, 0)] + [(Status.PASSED, 2)] * 4
         assert got[2].error_type == "KeyError"
         assert client.run([Program("print(2)", None)])[0].status is Status.PASSED  # the service carries on
+        service = client.service_pid
     finally:
         client.close()
+    assert _wait_gone([service], timeout=10), "the service outlived its last client"
 
 
 def test_killing_the_service_mid_batch(tmp_path):
@@ -245,8 +247,10 @@ def test_killing_the_service_mid_batch(tmp_path):
         assert fbs[0].status is Status.PASSED and fbs[0].tests_passed == 2
         assert client.service_pid not in (None, old)
         assert _service_pids(node_id) == {client.service_pid}
+        service = client.service_pid
     finally:
         client.close()
+    assert _wait_gone([service], timeout=10), "the restarted service outlived its last client"
 
 
 def test_service_exits_after_the_last_client_leaves():
@@ -267,7 +271,8 @@ def test_service_exits_after_the_last_client_leaves():
 
 
 def test_executor_node_backend_runs_java_and_checks_specs(monkeypatch):
-    monkeypatch.setenv("TCF_NODE_ID", f"test-java-{uuid.uuid4().hex[:8]}")
+    node_id = f"test-java-{uuid.uuid4().hex[:8]}"
+    monkeypatch.setenv("TCF_NODE_ID", node_id)
     monkeypatch.setenv("TCF_NODE_GRACE_S", "1")
     with Executor(backend="node") as ex:
         with pytest.raises(Exception, match="unknown tests kind"):
@@ -282,3 +287,5 @@ def test_executor_node_backend_runs_java_and_checks_specs(monkeypatch):
         assert [fb.status for fb in fbs] == [Status.PASSED] * len(programs)
         assert ex.run(programs[:1])[0].cached  # the service's cache
         assert ex.isolation.get("network") is True
+        service = ex._remote.service_pid
+    assert _wait_gone([service], timeout=10) and not _service_pids(node_id)

@@ -233,14 +233,14 @@ class NodeService:
             if not isinstance(e, (EOFError, OSError)):
                 logger.warning("node executor service: dropping a client: %s: %s", type(e).__name__, e)
         finally:
+            with self._lock:  # first, whatever fails below: a leftover count would keep the service alive forever
+                self._connections -= 1
+                if self._connections == 0:
+                    self._idle_since = time.monotonic()
             with client.lock:
                 client.alive = False
             conn.close()
             self._forget(client)
-            with self._lock:
-                self._connections -= 1
-                if self._connections == 0:
-                    self._idle_since = time.monotonic()
 
     def _submit(self, client: _Client, msg: dict) -> None:
         req = msg["req"]
@@ -301,8 +301,8 @@ class NodeService:
                     continue
                 waiting = [c for c in entry[1] if c != id(client)]
                 entry[1][:] = waiting
-                if not waiting and entry[0].cancel():
-                    del self._inflight[key]
+                if not waiting and entry[0].cancel():  # (its done-callback already dropped the entry)
+                    self._inflight.pop(key, None)
             client.pending.clear()
 
     def close(self) -> None:
