@@ -21,7 +21,7 @@ __version__ = "0.1.0"
 # Where each top-level name lives (the README's API overview lists the same names).
 _EXPORTS: dict[str, tuple[str, ...]] = {
     "trl_codefeedback.execution": (
-        "Executor", "execute", "Program", "Limits", "Feedback", "Status", "ErrorScope", "TestOutcome",
+        "Executor", "RayExecutor", "execute", "Program", "Limits", "Feedback", "Status", "ErrorScope", "TestOutcome",
         "parse_test_spec", "TestSpecError", "UnknownLanguageError",
     ),
     "trl_codefeedback.feedback": (
