@@ -215,7 +215,7 @@ def test_killed_worker_mid_batch_is_the_programs_outcome_and_later_batches_work(
     slow = "    static int add(int a, int b) {\n        try { Thread.sleep(1500); } catch (InterruptedException e) { }\n        return a + b;\n    }\n}\n"
     lim = Limits(test_timeout_s=5.0, program_timeout_s=10.0)
     with JavaBackend(2) as be:
-        be.run([(_job(prog(CASES[0][1]), lim), None)])  # start the pool
+        be.run([(_job(prog(slow.replace("1500", str(300 + i))), lim), None) for i in range(2)])  # two at once: two JVMs
         victims = be.worker_pids()
         assert len(victims) == 2
         killer = threading.Timer(0.8, lambda: os.kill(victims[0], 9))

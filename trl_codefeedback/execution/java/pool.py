@@ -50,8 +50,13 @@ _CHANNEL_OUTCOME = {  # ChannelError.kind -> (outcome, error_type, message)
 class JavaBackend:
     """Pool of candidate worker JVMs plus one trusted oracle JVM, behind the executor's Java hook.
 
+    Candidate JVMs are sized to the work: the first starts with the pool, another only when more
+    programs run at once than JVMs exist (idle JVMs are reused most-recent first), up to
+    ``num_workers``. A node service with 96 cores that scores a few Java programs at a time runs
+    a few JVMs, not 96.
+
     Args:
-        num_workers: candidate JVMs (each holds one warm javac and runs one program at a time).
+        num_workers: candidate JVMs at most (each holds one warm javac and runs one program at a time).
         isolate: launch the JVMs inside the sandbox's namespaces (no network, read-only FS), as a
             dedicated uid when running as root.
     """
@@ -65,7 +70,8 @@ class JavaBackend:
         self.oracle: TrustedOracle | None = None
         self._workers: list[JvmProcess | None] = []
         self._heap: list[int] = []
-        self._idle: queue.Queue = queue.Queue()
+        self._started: set[int] = set()  # slots whose JVM was started once (a dead one is then a restart)
+        self._idle: queue.LifoQueue = queue.LifoQueue()  # most recently used (warm) JVM first
         self._pool: cf.ThreadPoolExecutor | None = None
         self._lock = threading.Lock()
         self._fallback_warned = False
@@ -87,9 +93,9 @@ class JavaBackend:
                 return
             try:
                 self.oracle = TrustedOracle(self.java, service_classes(), self.isolate)
-                for i in range(self.num_workers):
-                    self._workers.append(self._spawn(i, heap_mb))
-                    self._heap.append(heap_mb)
+                # One JVM now (a host that cannot run one falls back at once); the others on demand.
+                self._workers = [self._spawn(0, heap_mb)] + [None] * (self.num_workers - 1)
+                self._heap = [heap_mb] * self.num_workers
             except Exception as e:  # noqa: BLE001
                 for w in self._workers:
                     w.kill()
@@ -98,8 +104,9 @@ class JavaBackend:
                 self._workers, self.oracle, self.mode = [], None, "javac"
                 self._warn_fallback(e)
                 return
-            for i in range(self.num_workers):
+            for i in reversed(range(self.num_workers)):  # slot 0 on top
                 self._idle.put(i)
+            self._started = {0}
             self._pool = cf.ThreadPoolExecutor(self.num_workers, thread_name_prefix="tcf-java")
 
     def _warn_fallback(self, err: Exception) -> None:
@@ -225,6 +232,15 @@ class JavaBackend:
     def _ready(self, slot: int, heap_mb: int) -> JvmProcess | None:
         """The slot's worker, replaced when it is dead, has another heap size or left output behind."""
         w = self._workers[slot]
+        if w is None and slot not in self._started:  # first use of this slot: more programs at once than JVMs
+            self._started.add(slot)
+            try:
+                self._workers[slot] = w = self._spawn(slot, heap_mb)
+            except Exception as e:  # noqa: BLE001
+                logger.error("could not start java worker %d: %s", slot, e)
+                return None
+            self._heap[slot] = heap_mb
+            return w
         if w is None or self._heap[slot] != heap_mb or not w.alive() or w.pending():
             return self._replace(slot, heap_mb)
         return w
