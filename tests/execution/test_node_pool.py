@@ -289,3 +289,23 @@ def test_executor_node_backend_runs_java_and_checks_specs(monkeypatch):
         assert ex.isolation.get("network") is True
         service = ex._remote.service_pid
     assert _wait_gone([service], timeout=10) and not _service_pids(node_id)
+
+
+def test_a_new_service_sweeps_files_of_finished_jobs():
+    old = node_paths(True, f"test-old-{uuid.uuid4().hex[:8]}")
+    recent = node_paths(True, f"test-recent-{uuid.uuid4().hex[:8]}")
+    for p in (old.lock, old.log, recent.lock, recent.log):
+        p.parent.mkdir(mode=0o700, exist_ok=True)
+        p.write_text("")
+    two_days_ago = time.time() - 2 * 86400
+    for p in (old.lock, old.log):
+        os.utime(p, (two_days_ago, two_days_ago))
+    client = NodeClient(node_id=f"test-sweep-{uuid.uuid4().hex[:8]}", grace_s=1.0)
+    try:
+        assert client.run([Program("print(1)", None)])[0].status is Status.PASSED
+    finally:
+        client.close()
+    assert not old.lock.exists() and not old.log.exists()
+    assert recent.lock.exists() and recent.log.exists()  # another job's, younger than a day: kept
+    recent.lock.unlink()
+    recent.log.unlink()

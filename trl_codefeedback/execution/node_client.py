@@ -243,6 +243,7 @@ class NodeClient:
 
     def _spawn(self, paths: NodePaths) -> Connection:
         paths.socket.unlink(missing_ok=True)  # a dead service's socket (we hold the lock, nobody answers on it)
+        _sweep_stale(paths)
         tmp = paths.key.with_suffix(f".tmp{os.getpid()}")
         kfd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
         with os.fdopen(kfd, "wb") as f:
@@ -305,3 +306,29 @@ def _progress_bar(total: int, desc: str):
     from tqdm.auto import tqdm  # noqa: PLC0415
 
     return tqdm(total=total, desc=desc, unit="prog", dynamic_ncols=True)
+
+
+STALE_AFTER_S = 24 * 3600.0
+
+
+def _sweep_stale(paths: NodePaths) -> None:
+    """Remove the lock files and logs of services of other, finished jobs (older than a day, no
+    socket, lock free): one job leaves two small files behind, a long-lived machine many."""
+    now = time.time()
+    for lock in paths.dir.glob("node-*.lock"):
+        if lock == paths.lock or lock.with_suffix(".sock").exists():
+            continue
+        try:
+            if now - lock.stat().st_mtime < STALE_AFTER_S:
+                continue
+            fd = os.open(lock, os.O_RDWR)
+        except OSError:
+            continue
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)  # nobody is starting that service now
+            lock.with_suffix(".log").unlink(missing_ok=True)
+            lock.unlink(missing_ok=True)
+        except OSError:
+            pass
+        finally:
+            os.close(fd)
