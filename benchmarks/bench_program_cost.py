@@ -32,7 +32,8 @@ TICK = os.sysconf("SC_CLK_TCK")
 
 
 def _stat(pid: int) -> dict:
-    data = open(f"/proc/{pid}/stat", "rb").read()
+    with open(f"/proc/{pid}/stat", "rb") as f:
+        data = f.read()
     f = data[data.rfind(b")") + 2:].split()
     return {"minflt": int(f[7]), "cminflt": int(f[8]), "cpu": (int(f[11]) + int(f[12])) / TICK,
             "ccpu": (int(f[13]) + int(f[14])) / TICK}
@@ -66,12 +67,12 @@ def per_role(n: int) -> None:
 def stages(uid_base: int) -> None:
     """The program process's faults at each stage (hooks installed before the zygote forks)."""
     sys.path.insert(0, str(SANDBOX))
-    import candidate  # noqa: PLC0415
-    import isolation  # noqa: PLC0415
-    import worker_main  # noqa: PLC0415
-    import zygote  # noqa: PLC0415
-    from oracle import Oracle  # noqa: PLC0415
-    from testplan import PlanCache  # noqa: PLC0415
+    import candidate
+    import isolation
+    import worker_main
+    import zygote
+    from oracle import Oracle
+    from testplan import PlanCache
 
     def mark(tag: str) -> None:  # fd 2 of a program is the file the oracle passes as its stderr below
         os.write(2, f"{tag} {resource.getrusage(resource.RUSAGE_SELF).ru_minflt}\n".encode())
@@ -96,21 +97,29 @@ def stages(uid_base: int) -> None:
     oracle = Oracle(zsock, PlanCache())
     limits = {"test_timeout_s": 3.0, "program_timeout_s": 10.0, "wall_time_factor": 4.0, "memory_mb": 1024,
               "output_bytes": 1 << 20, "max_processes": 32}
-    job = lambda i: {"code": f"def f(x):\n    return x + {i}\n", "num_tests": 1, "limits": limits,  # noqa: E731
-                     "tests": {"kind": "asserts", "asserts": [f"assert f(1) == {i + 1}"]}}
+    def job(i: int) -> dict:
+        return {"code": f"def f(x):\n    return x + {i}\n", "num_tests": 1, "limits": limits,
+                "tests": {"kind": "asserts", "asserts": [f"assert f(1) == {i + 1}"]}}
     for i in range(30):
         oracle.run(job(i))
-    log = tempfile.NamedTemporaryFile(prefix="tcf-stages-", delete=False)
-    os.chmod(log.name, 0o666)
+    fd, log_name = tempfile.mkstemp(prefix="tcf-stages-")
+    os.close(fd)
+    os.chmod(log_name, 0o666)  # written by the program (the sandbox uid) through the fd the oracle passes
     real_open = os.open
-    os.open = lambda path, flags, *a: real_open(log.name, os.O_WRONLY | os.O_APPEND) if path == os.devnull and flags == os.O_WRONLY else real_open(path, flags, *a)
+
+    def stderr_to_log(path, flags, *a):  # the oracle opens os.devnull for each program's stderr
+        if path == os.devnull and flags == os.O_WRONLY:
+            return real_open(log_name, os.O_WRONLY | os.O_APPEND)
+        return real_open(path, flags, *a)
+
+    os.open = stderr_to_log
     try:
         oracle.run(job(999))
     finally:
         os.open = real_open
     time.sleep(0.2)
-    lines = Path(log.name).read_text().split("\n")
-    os.unlink(log.name)
+    lines = Path(log_name).read_text().split("\n")
+    os.unlink(log_name)
     print(f"program process, page faults so far at each stage (sandbox mode {info.get('mode')}):")
     prev = 0
     for line in filter(None, lines):
