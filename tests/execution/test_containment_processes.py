@@ -51,3 +51,11 @@ def test_time_limits_count_cpu_time_of_every_process(mode):
         assert child["status"] == "timeout" and "CPU-time limit" in child["message"], child
     assert sleeper["status"] == "timeout" and "wall-clock cap of 2 s" in sleeper["message"], sleeper
     assert sleeper["duration_s"] < 4.5, sleeper
+
+
+def test_time_limits_in_weak_mode_without_user_namespaces():
+    r = run_mode("user_no_userns", isolate="weak")  # the same run as test_containment_policy's weak opt-in
+    busy, sleeper = r["programs"]["cpu_busy"], r["programs"]["sleeper"]
+    assert busy["status"] == "timeout" and "CPU-time limit of 1 s" in busy["message"], busy
+    assert 0.95 <= busy["cpu_time_s"] <= 2.0, busy
+    assert sleeper["status"] == "timeout" and "wall-clock cap of 2 s" in sleeper["message"], sleeper
