@@ -8,9 +8,9 @@ wall clock as the limit (``wall_time_factor=1``) the same load times it out: the
 from __future__ import annotations
 
 import os
-import threading
 
 import pytest
+from concurrent_scoring import score_at_once
 
 from trl_codefeedback.execution import Executor, Limits, Program
 from trl_codefeedback.execution.feedback import Status
@@ -35,26 +35,14 @@ def _heavy(i: int, seconds: float = 1.2) -> Program:
 
 
 def _run_at_once(batches: list[list[Program]], limits: Limits) -> list[list]:
-    results: list[list | None] = [None] * len(batches)
     executors = [Executor(workers=2, limits=limits, cache_size=0) for _ in batches]
     try:
         for ex in executors:  # start every pool first, so the batches really overlap
             ex.run([Program("x = 1\n", None)])
-        barrier = threading.Barrier(len(batches))
-
-        def score(k: int) -> None:
-            barrier.wait()
-            results[k] = executors[k].run(batches[k])
-
-        threads = [threading.Thread(target=score, args=(k,)) for k in range(len(batches))]
-        for t in threads:
-            t.start()
-        for t in threads:
-            t.join()
+        return score_at_once(executors, batches)
     finally:
         for ex in executors:
             ex.close()
-    return results  # type: ignore[return-value]
 
 
 def test_cpu_heavy_program_passes_alone():

@@ -10,10 +10,10 @@ from __future__ import annotations
 
 import os
 import shutil
-import threading
 import time
 
 import pytest
+from concurrent_scoring import score_at_once
 
 from trl_codefeedback.execution import Executor, Limits, Program, Status
 
@@ -82,22 +82,11 @@ def test_cpu_heavy_program_passes_alone():
 def test_same_verdict_under_4x_oversubscription():
     executors = [Executor(workers=2, limits=LIMITS, cache_size=0) for _ in range(4)]
     batches = [[_heavy(10 * k + j + 1) for j in range(2)] for k in range(4)]
-    results: list = [None] * 4
     try:
         for k, ex in enumerate(executors):  # start every pool (2 candidate JVMs + the oracle) first
             ex.run([_java(BURN.format(ms=1, variant=-2 - 10 * k - j)) for j in range(2)])
         busy_before = _busy_cores()
-        barrier = threading.Barrier(4)
-
-        def score(k: int) -> None:
-            barrier.wait()
-            results[k] = executors[k].run(batches[k])
-
-        threads = [threading.Thread(target=score, args=(k,)) for k in range(4)]
-        for t in threads:
-            t.start()
-        for t in threads:
-            t.join()
+        results = score_at_once(executors, batches)
     finally:
         for ex in executors:
             ex.close()

@@ -111,7 +111,7 @@ class _PythonWorker(LineWorkerProcess):
         # The worker enforces the program's limits itself (its wall-clock cap is wall_time_factor x its
         # CPU-time limit); the extra 30 s is the backstop for a stuck worker.
         lim = job["limits"]
-        result = self._exchange((json.dumps(job) + "\n").encode(), lim["program_timeout_s"] * lim.get("wall_time_factor", 1.0) + 30.0)
+        result = self._exchange((json.dumps(job) + "\n").encode(), lim["program_timeout_s"] * lim["wall_time_factor"] + 30.0)
         if result.pop("recycle", False):
             self.kill()
             self.start()

@@ -82,8 +82,7 @@ class ProgramClock:
         self.cpu_before = cpu_before
         self.known_cpu = 0.0  # CPU of the current process tree at the last reading (a lower bound now)
         self.in_test = False
-        self.phase_start = now
-        self.test_start = now
+        self.phase_start = now  # when the current test (or wait between tests) began
         self.test_base: float | None = None
         self.test_wall_cap = self.program_wall_cap
         self.next_check = min(now + max(self.program_limit - cpu_before, 0.0) + START_GRACE_S, self.program_wall_cap)
@@ -95,7 +94,6 @@ class ProgramClock:
         """A test starts now: its CPU and wall limits start counting."""
         self.in_test = True
         self.phase_start = now
-        self.test_start = now
         self.test_base = None
         self.test_wall_cap = min(now + self.factor * self.test_limit, self.program_wall_cap)
         self.next_check = min(now + min(PROBE_S, self.test_limit), self.test_wall_cap)
@@ -104,9 +102,7 @@ class ProgramClock:
         """Between tests (start-up, stdio): only the program's limits apply."""
         self.in_test = False
         self.phase_start = now
-        self.test_wall_cap = self.program_wall_cap
-        left = self.program_limit - self.cpu_before - self.known_cpu
-        self.next_check = min(now + max(left, MIN_RECHECK_S), self.program_wall_cap)
+        self.next_check = min(now + max(self._limit_left(), MIN_RECHECK_S), self.program_wall_cap)
 
     def program_ended_process(self, cpu: float) -> None:
         """A process of the program ended having used ``cpu`` seconds (stdio: one per case)."""
@@ -147,7 +143,7 @@ class ProgramClock:
             if self.test_base is None:
                 # At most the wall time since the start was this test's (a reading taken before
                 # the test started is a lower bound of its start too).
-                self.test_base = max(cpu - (now - self.test_start), before)
+                self.test_base = max(cpu - (now - self.phase_start), before)
             test_left = self.test_limit - (cpu - self.test_base)
             if test_left <= 0:
                 return self._timeout("test", f"test exceeded its CPU-time limit of {_fmt(self.test_limit)}")

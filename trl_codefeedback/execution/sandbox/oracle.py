@@ -279,7 +279,8 @@ class Oracle:
         ``then``: requests the program answers right after compiling, without waiting to be asked
         (read them in order with ``ask(None)``): one round trip instead of one per request.
         """
-        self.session = ProgramSession(self.zsock, self.limits, self.code, mode, self.coverage, stdin, keep_output, then)
+        self.session = ProgramSession(self.zsock, self.limits, self.code, mode, self.coverage, stdin, keep_output, then,
+                                      start_deadline=self.clock.program_wall_cap)
         self.clock.whole_program(time.monotonic())
         try:
             answer = self.session.request(None, self.clock)

@@ -72,7 +72,8 @@ class ProgramSession:
     """One program process, from spawn to reaped (a context manager)."""
 
     def __init__(self, zygote_sock: socket.socket, limits: dict, code: str, mode: str = "calls",
-                 coverage: bool = False, stdin_data: bytes = b"", keep_output: bool = False, then: list | None = None):
+                 coverage: bool = False, stdin_data: bytes = b"", keep_output: bool = False, then: list | None = None,
+                 start_deadline: float | None = None):
         self.zsock = zygote_sock
         self.limits = limits
         self.code, self.mode, self.coverage = code, mode, coverage
@@ -86,6 +87,8 @@ class ProgramSession:
         self.zygote_lost = False
         self.kill_sent = False
         self._buf = b""
+        # Sending the code may not block past this (the program's wall cap, :attr:`clock.ProgramClock.program_wall_cap`).
+        self.start_deadline = start_deadline if start_deadline is not None else time.monotonic() + limits["program_timeout_s"]
         self._spawn(stdin_data, then or [])
 
     # ------------------------------------------------------------------ set-up and tear-down
@@ -116,7 +119,7 @@ class ProgramSession:
         self.chan = mine
         self.chan.setblocking(False)
         # Read by the program's process as soon as it exists (the socket buffers it meanwhile).
-        self._send({"op": "start", "code": self.code, "mode": self.mode, "coverage": self.coverage, "then": then})
+        self._send({"op": "start", "code": self.code, "mode": self.mode, "coverage": self.coverage, "then": then}, self.start_deadline)
 
     def close(self) -> None:
         """Kill the program's process tree (if still running) and wait until the zygote reaped it."""
@@ -182,10 +185,9 @@ class ProgramSession:
 
     # ------------------------------------------------------------------ talking to the program
 
-    def _send(self, obj: dict, deadline: float | None = None) -> None:
+    def _send(self, obj: dict, deadline: float) -> None:
         """Write one request; a program that stops reading cannot block this side past ``deadline``."""
         view = memoryview((json.dumps(obj) + "\n").encode())
-        deadline = deadline if deadline is not None else time.monotonic() + self.limits["program_timeout_s"] * float(self.limits.get("wall_time_factor") or 1.0)
         while view:
             try:
                 view = view[self.chan.send(view):]
