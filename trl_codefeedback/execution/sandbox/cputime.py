@@ -32,37 +32,33 @@ def reaped_children_s() -> float:
     return t.children_user + t.children_system
 
 
+def _stat(pid: int | str) -> tuple[int, int] | None:
+    """(ppid, CPU ticks incl. reaped children) of one process; None when it is gone."""
+    try:
+        with open(f"/proc/{pid}/stat", "rb") as f:
+            data = f.read()
+    except OSError:  # gone meanwhile
+        return None
+    # "pid (comm) state ppid ..." — comm may hold spaces and parentheses: split after the last ")".
+    rest = data[data.rfind(b")") + 2:].split()
+    try:
+        return int(rest[1]), sum(int(x) for x in rest[11:15])
+    except (IndexError, ValueError):
+        return None
+
+
 def _proc_table() -> dict[int, tuple[int, int]]:
     """pid -> (ppid, CPU ticks incl. reaped children) of every process in /proc."""
     table = {}
     for name in os.listdir("/proc"):
-        if not name.isdigit():
-            continue
-        try:
-            with open(f"/proc/{name}/stat", "rb") as f:
-                data = f.read()
-        except OSError:  # gone meanwhile
-            continue
-        # "pid (comm) state ppid ..." — comm may hold spaces and parentheses: split after the last ")".
-        rest = data[data.rfind(b")") + 2:].split()
-        try:
-            table[int(name)] = (int(rest[1]), sum(int(x) for x in rest[11:15]))
-        except (IndexError, ValueError):
-            continue
+        if name.isdigit() and (entry := _stat(name)) is not None:
+            table[int(name)] = entry
     return table
 
 
 def pids_cpu_s(pids: list[int]) -> float:
     """CPU seconds of the given processes (each with its reaped children); gone ones count 0."""
-    ticks = 0
-    for pid in pids:
-        try:
-            with open(f"/proc/{pid}/stat", "rb") as f:
-                data = f.read()
-        except OSError:
-            continue
-        ticks += sum(int(x) for x in data[data.rfind(b")") + 2:].split()[11:15])
-    return ticks / TICKS_PER_S
+    return sum(entry[1] for entry in map(_stat, pids) if entry is not None) / TICKS_PER_S
 
 
 def descendants_cpu_s(ancestor: int) -> float:
