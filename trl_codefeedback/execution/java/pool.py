@@ -234,13 +234,7 @@ class JavaBackend:
         w = self._workers[slot]
         if w is None and slot not in self._started:  # first use of this slot: more programs at once than JVMs
             self._started.add(slot)
-            try:
-                self._workers[slot] = w = self._spawn(slot, heap_mb)
-            except Exception as e:  # noqa: BLE001
-                logger.error("could not start java worker %d: %s", slot, e)
-                return None
-            self._heap[slot] = heap_mb
-            return w
+            return self._fill(slot, heap_mb)
         if w is None or self._heap[slot] != heap_mb or not w.alive() or w.pending():
             return self._replace(slot, heap_mb)
         return w
@@ -253,10 +247,14 @@ class JavaBackend:
         self._workers[slot] = None
         if self._closed:
             return None
+        return self._fill(slot, heap_mb)
+
+    def _fill(self, slot: int, heap_mb: int) -> JvmProcess | None:
+        """Start the slot's JVM (None, logged, when it cannot start)."""
         try:
             w = self._spawn(slot, heap_mb)
         except Exception as e:  # noqa: BLE001
-            logger.error("could not restart java worker %d: %s", slot, e)
+            logger.error("could not start java worker %d: %s", slot, e)
             return None
         self._workers[slot], self._heap[slot] = w, heap_mb
         return w
