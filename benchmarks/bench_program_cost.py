@@ -9,7 +9,10 @@ worker, one program at a time, for a one-assert MBPP-style program:
 * minor page faults per program of the program process and of the zygote (copy-on-write faults
   after each fork are most of the cost on a VM);
 * the program process's faults by stage: forked and sandboxed, its start request read and its
-  runner set up, the code compiled, the module run, one call answered (then its exit).
+  runner set up, the code compiled, the module run, one call answered (then its exit);
+* the floor every fork-per-program design pays on this machine: CPU of a bare fork + exit of a
+  warm interpreter like the zygote (forking side + child), and the CPU cost of one copy-on-write
+  page fault (a child writing to pages it shares with its parent).
 
     python benchmarks/bench_program_cost.py [--programs 600] [--uid-base 200000]
 
@@ -129,13 +132,64 @@ def stages(uid_base: int) -> None:
     print("  (then: exit; a process that forks and exits at once takes ~100 faults on this VM)")
 
 
+def _fork_children(n: int, child) -> tuple[float, float]:
+    """Fork ``n`` children (as the zygote forks) that run ``child()`` then exit; (forking side CPU,
+    children CPU) per fork, in ms."""
+    import isolation
+
+    t0 = os.times()
+    for _ in range(n):
+        pid = isolation.fork_bare()
+        if pid == 0:
+            child()
+            os._exit(0)
+        os.waitpid(pid, 0)
+    t1 = os.times()
+    own = (t1.user + t1.system - t0.user - t0.system) / n * 1e3
+    kids = (t1.children_user + t1.children_system - t0.children_user - t0.children_system) / n * 1e3
+    return own, kids
+
+
+def floor(n: int, pages: int = 512) -> None:
+    """What a fork per program costs here before any of our code runs, and what one fault costs."""
+    import gc
+
+    sys.path.insert(0, str(SANDBOX))
+    import worker_main
+
+    worker_main._preload()  # the zygote's modules: a fork of a comparable address space
+    shared = bytearray(pages * 4096)
+    for i in range(0, len(shared), 4096):
+        shared[i] = 1  # resident before the fork: the child's writes are copy-on-write faults
+    gc.collect()
+    gc.freeze()
+
+    def touch() -> None:
+        for i in range(0, len(shared), 4096):
+            shared[i] = 2
+
+    bare_own, bare_kid = _fork_children(n, lambda: None)
+    _, touch_kid = _fork_children(n, touch)
+    per_fault_us = (touch_kid - bare_kid) / pages * 1e3
+    print(f"floor (a fresh interpreter with the zygote's modules, {n} forks):")
+    print(f"  fork + immediate exit: CPU {bare_own + bare_kid:.2f} ms per program "
+          f"(forking side {bare_own:.2f}, child {bare_kid:.2f})")
+    print(f"  one copy-on-write page fault: {per_fault_us:.1f} us of CPU ({pages} pages written per child)")
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--programs", type=int, default=600)
     ap.add_argument("--uid-base", type=int, default=200000, help="sandbox uids for the stage run (root only)")
+    ap.add_argument("--floor-only", action="store_true", help=argparse.SUPPRESS)
     args = ap.parse_args()
+    if args.floor_only:
+        floor(args.programs)
+        return
     per_role(args.programs)
     stages(args.uid_base)
+    # In a fresh interpreter: this one has imported the library (a larger address space to fork).
+    subprocess.run([sys.executable, __file__, "--floor-only", "--programs", str(args.programs)], check=True)
 
 
 if __name__ == "__main__":
