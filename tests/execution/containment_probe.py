@@ -28,6 +28,9 @@ MODES = ("root", "venv_tmp", "user_ns", "root_no_sys_admin", "user_no_userns")
 # ----------------------------------------------------------------------------- probes (run in the mode)
 
 RAISE = "    raise RuntimeError('RESULT:' + json.dumps(found))\n"
+KEYRING = ("import ctypes, json, os\n"
+           "SYS = ctypes.CDLL(None, use_errno=True).syscall\n"
+           "NR = {{'x86_64': {{'add_key': 248, 'keyctl': 250}}, 'aarch64': {{'add_key': 217, 'keyctl': 219}}}}[os.uname().machine]\n")  # str.format-escaped
 PROBES = {
     "stdlib": "import pprint, pathlib, socket, sqlite3, asyncio, ctypes, email, xml.dom.minidom, unittest, multiprocessing, tempfile\n"
               "def f():\n    tempfile.TemporaryFile().write(b'x')\n    return 1\n",
@@ -82,7 +85,26 @@ PROBES = {
                     "    return 0\n",
     "cpu_busy": "def f():\n    while True:\n        pass\n",
     "cpu_child": "import os\ndef f():\n    pid = os.fork()\n    if pid == 0:\n        while True:\n            pass\n    os.waitpid(pid, 0)\n",
+    "cpu_reaped": "import os, signal, time\nsignal.signal(signal.SIGCHLD, signal.SIG_IGN)\n"
+                  "def f():\n    for _ in range(60):\n        r, w = os.pipe()\n        if os.fork() == 0:\n"
+                  "            t0 = time.process_time()\n            while time.process_time() - t0 < 0.05:\n                pass\n"
+                  "            os.write(w, b'x')\n            os._exit(0)\n"
+                  "        os.close(w)\n        os.read(r, 1)\n        os.close(r)\n    return 1\n",
     "sleeper": "import time\ndef f():\n    time.sleep(60)\n",
+    # Kernel keyrings outlive processes (the uid's keyring): one program leaves a key, the next looks.
+    "keyring_write": KEYRING + "def f():\n    found = []\n"
+                     "    data = b'from-an-earlier-program'\n"
+                     "    key = SYS(NR['add_key'], b'user', b'tcf-carry-{marker}', data, len(data), -4)\n"
+                     "    found.append('added' if key > 0 else 'refused')\n" + RAISE,
+    "keyring_read": KEYRING + "def f():\n    found = []\n"
+                    "    for ring in (-4, -5, -3):\n"
+                    "        key = SYS(NR['keyctl'], 10, ring, b'user', b'tcf-carry-{marker}', 0)\n"
+                    "        if key > 0:\n            found.append(ring)\n" + RAISE,
+    # Address families the network namespace does not cover (vsock reaches the hypervisor).
+    "socket_families": "import json, socket\ndef f():\n    found = []\n"
+                       "    for fam in (40, 16, 17, 21, 30, 38, 41, 44):  # vsock, netlink, packet, rds, tipc, alg, kcm, xdp\n"
+                       "        try:\n            socket.socket(fam, socket.SOCK_DGRAM if fam != 40 else socket.SOCK_STREAM).close(); found.append(fam)\n"
+                       "        except OSError:\n            pass\n" + RAISE,
     "file_size": "def f():\n    with open('big.bin', 'wb') as fh:\n        for _ in range(40):\n            fh.write(b'x' * (1 << 20))\n    return 1\n",
 }
 
@@ -117,7 +139,7 @@ def probe(spec: dict) -> dict:
         t0 = time.monotonic()
         for name, code in PROBES.items():
             limits = Limits(memory_mb=400, program_timeout_s=6) if name == "memory" else None
-            if name in ("cpu_busy", "cpu_child", "sleeper"):  # CPU-bound ones reach the CPU limit before a 4 s wall cap
+            if name in ("cpu_busy", "cpu_child", "cpu_reaped", "sleeper"):  # CPU-bound ones reach the CPU limit before a 4 s wall cap
                 limits = Limits(test_timeout_s=1.0, program_timeout_s=3.0, wall_time_factor=2.0 if name == "sleeper" else 4.0)
             [fb] = ex.run([Program(code.format(**fmt), tests)], limits=limits)
             report["programs"][name] = _program_report(fb)

@@ -29,3 +29,6 @@ def test_nothing_carried_from_one_program_to_the_next(mode):
     if not r["refused"]:
         assert r["programs"]["carry_write"]["status"] == "passed"
         assert r["programs"]["carry_read"]["found"] == []  # /tmp, /var/tmp, /dev/shm
+        # Kernel keyrings (the uid's own outlives every process): no key can be added or found.
+        assert r["programs"]["keyring_write"]["found"] == ["refused"], r["programs"]["keyring_write"]
+        assert r["programs"]["keyring_read"]["found"] == [], r["programs"]["keyring_read"]

@@ -27,3 +27,6 @@ def test_weak_opt_in_runs_and_closes_what_it_can():
     assert r["isolation"]["no_fork"]
     assert progs["memory"]["status"] != "passed"
     assert r["running_after_program"] == [] and r["running_after_close"] == []
+    # The program's uid is the trainer's here: its keyring would be shared with the trainer.
+    assert progs["keyring_write"]["found"] == ["refused"] and progs["keyring_read"]["found"] == []
+    assert progs["socket_families"]["found"] == []

@@ -19,3 +19,11 @@ def test_no_loopback_connection(mode):
     if not r["refused"]:
         assert r["programs"]["loopback"]["found"] == []
         assert r["loopback_accepted"] is False
+
+
+@pytest.mark.parametrize("mode", MODES)
+def test_no_socket_of_a_family_the_network_namespace_does_not_cover(mode):
+    r = run_mode(mode)
+    if not r["refused"]:
+        # vsock (the hypervisor), packet, netlink, rds, tipc, alg, kcm, xdp: none can be created.
+        assert r["programs"]["socket_families"]["found"] == [], r["programs"]["socket_families"]

@@ -145,6 +145,22 @@ def test_orphaned_grandchild_counts(executor):
     assert fb.status is Status.TIMEOUT and "CPU-time limit" in fb.error_message, fb
 
 
+def test_children_the_kernel_reaps_itself_count(executor):
+    if not _forks_allowed(executor):
+        pytest.skip("this host's sandbox forbids processes")
+    # With SIGCHLD ignored the kernel reaps each child at exit and adds its CPU time nowhere the
+    # program's parent could read: 3 s of work in 60 short children, each 50 ms, under a 1 s limit.
+    code = ("import os, signal, time\n"
+            "signal.signal(signal.SIGCHLD, signal.SIG_IGN)\n"
+            "def f():\n    for _ in range(60):\n        r, w = os.pipe()\n        if os.fork() == 0:\n"
+            "            t0 = time.process_time()\n            while time.process_time() - t0 < 0.05:\n                pass\n"
+            "            os.write(w, b'x')\n            os._exit(0)\n"
+            "        os.close(w)\n        os.read(r, 1)\n        os.close(r)\n    return 1\n")
+    fb = _one(executor, code)
+    assert fb.status is Status.TIMEOUT and "CPU-time limit" in fb.error_message, fb
+    assert fb.cpu_time_s >= 0.95, fb.cpu_time_s
+
+
 def test_program_limit_spans_stdio_cases(executor):
     # Each stdio case runs in a fresh process; 0.8 s each: under the 1 s test limit, but five
     # cases use up the program's 4 s.

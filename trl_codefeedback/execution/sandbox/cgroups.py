@@ -8,7 +8,9 @@ controllers can be made and keeps a directory fd on it. The first :func:`create`
 program it forks is then born inside (a migration per program costs an RCU grace period, several
 ms on v1). The zygote is exempt from the OOM killer (``oom_score_adj`` -1000; each program resets
 its own to 0 with :func:`join`) and the limits leave it room. :func:`destroy` kills what is left
-in it (never the zygote) and reads whether the OOM killer fired. The folder outlives its worker (killed with SIGKILL); the next
+in it (never the zygote) and reads whether the OOM killer fired. :func:`cpu_usage_s` reads the CPU
+time of everything that ran in it (v2 ``cpu.stat``, v1 ``cpuacct.usage`` when that hierarchy is
+mounted): processes the kernel reaped itself (a program that ignores SIGCHLD) count too. The folder outlives its worker (killed with SIGKILL); the next
 :func:`setup` removes empty ones whose owner pid is gone.
 """
 
@@ -94,7 +96,10 @@ def setup() -> dict:
                 ctrls = f.read().split()
             if not {"memory", "pids"} <= set(ctrls):
                 raise OSError(95, f"memory/pids not enabled in {parent}/cgroup.subtree_control (controllers held by v1 or not delegated)")
-            return {"version": 2, "dirs": [_probe(parent)]}
+            cg = {"version": 2, "dirs": [_probe(parent)]}
+            if os.path.exists(os.path.join(parent, "cpu.stat")):  # with or without the cpu controller
+                cg["cpu_dir"] = 0
+            return cg
         except OSError as e:
             errors.append(f"v2: {e}")
     dirs = []
@@ -109,10 +114,26 @@ def setup() -> dict:
             errors.append(f"v1 {ctrl}: {e}")
             break
     if len(dirs) == 2:
-        return {"version": 1, "dirs": dirs}
+        cg = {"version": 1, "dirs": dirs}
+        cpu = _v1_cpuacct_dir(mounts, paths)
+        if cpu is not None:
+            cg["cpu_dir"] = len(dirs)
+            dirs.append(cpu)
+        return cg
     for fd in dirs:
         os.close(fd)
     return {"error": "; ".join(errors) or "no cgroup file system"}
+
+
+def _v1_cpuacct_dir(mounts, paths) -> int | None:
+    """A dir fd in the v1 ``cpuacct`` hierarchy (CPU time of exited processes too), or None."""
+    mp = next((m for m, fs, opts in mounts if fs == "cgroup" and "cpuacct" in opts), None)
+    if mp is None or "cpuacct" not in paths:
+        return None
+    try:
+        return _probe(mp + paths["cpuacct"])
+    except OSError:
+        return None
 
 
 def _write_v1_memory(sub: int, mem: str, memsw: bool) -> None:
@@ -165,7 +186,7 @@ def create(cg: dict, memory_mb: int, max_processes: int) -> dict:
                     _write(sub, "pids.max", str(limits[1]))
                 elif "memory.limit_in_bytes" in files:
                     _write_v1_memory(sub, mem, "memory.memsw.limit_in_bytes" in files)
-                else:
+                elif "pids.max" in files:
                     _write(sub, "pids.max", str(limits[1]))
             finally:
                 os.close(sub)
@@ -182,6 +203,23 @@ def member_pids(cg: dict) -> list[int] | None:
         return None
     try:
         return [int(p) for p in _read(cg["dirs"][0], f"{cg['name']}/cgroup.procs").split()]
+    except (OSError, ValueError):
+        return None
+
+
+def cpu_usage_s(cg: dict) -> float | None:
+    """CPU seconds used by every process that ever ran in this worker's cgroup (the zygote's
+    included, exited processes too: the kernel keeps the sum), or None when not available."""
+    if "name" not in cg or "cpu_dir" not in cg:
+        return None
+    try:
+        if cg["version"] == 2:
+            for line in _read(cg["dirs"][cg["cpu_dir"]], f"{cg['name']}/cpu.stat").splitlines():
+                key, _, val = line.partition(" ")
+                if key == "usage_usec":
+                    return int(val) / 1e6
+            return None
+        return int(_read(cg["dirs"][cg["cpu_dir"]], f"{cg['name']}/cpuacct.usage")) / 1e9
     except (OSError, ValueError):
         return None
 

@@ -101,7 +101,7 @@ def setup_isolation(sandbox_uid: int, tmp_size_mb: int, *, ro_paths=(), use_cgro
     dict saying what holds, for the executor to enforce its policy and report honestly.
     """
     info = {"network": False, "filesystem": False, "pid_namespace": False, "setuid": False, "mode": "none",
-            "cgroup": None, "no_fork": False, "proc_hidden": False, "errors": []}
+            "cgroup": None, "no_fork": False, "proc_hidden": False, "syscall_filter": False, "errors": []}
     cg = cgroups.setup() if use_cgroups else {"error": "disabled"}  # before the view hides /sys
     if _enter_namespaces(info):
         info["network"] = True
@@ -116,6 +116,11 @@ def setup_isolation(sandbox_uid: int, tmp_size_mb: int, *, ro_paths=(), use_cgro
     if "dirs" in cg:
         _STATE["cgroup"] = cg
         info["cgroup"] = f"v{cg['version']}"
+        if "cpu_dir" not in cg:
+            # Processes the kernel reaps by itself (a program ignoring SIGCHLD) would leave no CPU
+            # time anywhere else: without the cgroup's own count, no processes.
+            info["errors"].append("cgroup: no CPU accounting (v1 cpuacct hierarchy missing)")
+            info["no_fork"] = seccomp.supported()
     else:
         info["errors"].append(f"cgroup: {cg['error']}")
         # Without a cgroup nothing bounds a process tree: programs may not create processes.
@@ -140,6 +145,12 @@ def setup_isolation(sandbox_uid: int, tmp_size_mb: int, *, ro_paths=(), use_cgro
         oscalls.set_non_dumpable()  # programs of the same uid cannot read this process's memory
     except OSError:
         pass
+    try:
+        seccomp.deny_escapes()  # keyrings, socket families no namespace covers: for every program
+        info["syscall_filter"] = True
+    except OSError as e:
+        info["syscall_filter"] = False
+        info["errors"].append(f"seccomp: {e}")
     return info
 
 
@@ -355,7 +366,7 @@ def spawn_sandboxed(body, limits: dict, uid: int, isolation: dict, fds: tuple[in
     cg = None
     if _STATE["cgroup"] is not None:
         cg = cgroups.create(_STATE["cgroup"], limits["memory_mb"], limits["max_processes"])
-    no_fork = cg is None and bool(isolation.get("no_fork"))
+    no_fork = bool(isolation.get("no_fork"))
     # With a dedicated uid the uid-wide kill in finish_program reaches every process the program
     # started; a PID namespace (1-2 ms per program) is only needed without one.
     use_pidns = isolation.get("pid_namespace") and uid <= 0
@@ -431,6 +442,31 @@ def program_cpu_s() -> float:
         return cputime.descendants_cpu_s(os.getpid())
     me = os.getpid()
     return cputime.pids_cpu_s([p for p in pids if p != me])
+
+
+def program_cpu_base() -> tuple[float, float | None, float]:
+    """Readings to take just before a program is forked; pass them to :func:`program_cpu_used`."""
+    cg = _STATE.get("cgroup")
+    usage = cgroups.cpu_usage_s(cg) if cg is not None else None
+    return cputime.reaped_children_s(), usage, time.process_time()
+
+
+def program_cpu_used(base: tuple[float, float | None, float], *, live: bool = True) -> float:
+    """CPU seconds the running (``live``) or ended program used since ``base``.
+
+    The zygote's reaped children plus (``live``) the processes still running; with a cgroup that
+    keeps CPU accounting, at least its total minus the zygote's own time, which also covers
+    processes the kernel reaped without telling anyone (children of a program that ignores
+    SIGCHLD leave no trace in ``/proc`` or in ``os.times()``)."""
+    reaped0, usage0, own0 = base
+    used = cputime.reaped_children_s() - reaped0
+    if live:
+        used += program_cpu_s()
+    if usage0 is not None:
+        usage = cgroups.cpu_usage_s(_STATE["cgroup"])
+        if usage is not None:
+            used = max(used, usage - usage0 - (time.process_time() - own0))
+    return used
 
 
 def finish_program(pid: int, uid: int, isolation: dict, workdir: str) -> dict:

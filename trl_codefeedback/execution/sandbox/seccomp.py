@@ -1,11 +1,22 @@
-"""A seccomp filter that denies creating processes (threads stay allowed), stdlib only.
+"""Seccomp filters for program processes, stdlib only.
 
-Used where the whole process tree cannot be limited (no cgroup): a program that cannot fork
-holds at most its own ``RLIMIT_AS``, and leaves nothing running. Also applied to worker JVMs,
-whose programs run as threads. ``fork``/``vfork`` and ``clone`` without ``CLONE_THREAD`` fail
-with EPERM; ``clone3`` (whose flags a filter cannot read) fails with ENOSYS, so the C library
-falls back to ``clone`` for threads. System calls of a foreign ABI (i386 ``int 0x80``, x32)
-are denied, so the filter cannot be side-stepped through them.
+Two filters, stacked where both apply:
+
+* :func:`deny_escapes`, on every sandboxed process (the zygote installs it once, so every program
+  inherits it; also the worker JVMs): no kernel keyrings (``add_key``, ``request_key``,
+  ``keyctl``: a uid's keyring outlives every process, so one program could leave data for the
+  next, and in weak mode read the trainer's keys) and no sockets of address families a network
+  namespace does not cover (only ``AF_UNIX``, ``AF_INET`` and ``AF_INET6`` may be created; e.g.
+  ``AF_VSOCK`` reaches the hypervisor from inside any network namespace).
+* :func:`deny_process_creation`, where the whole process tree cannot be limited or measured (no
+  cgroup, or one without CPU accounting): a program that cannot fork holds at most its own
+  ``RLIMIT_AS`` and leaves nothing running. Also applied to worker JVMs, whose programs run as
+  threads. ``fork``/``vfork`` and ``clone`` without ``CLONE_THREAD`` fail with EPERM; ``clone3``
+  (whose flags a filter cannot read) fails with ENOSYS, so the C library falls back to ``clone``
+  for threads.
+
+System calls of a foreign ABI (i386 ``int 0x80``, x32) are denied by both, so neither can be
+side-stepped through them.
 """
 
 from __future__ import annotations
@@ -21,15 +32,19 @@ except ImportError:
 
 # arch: (AUDIT_ARCH, {name: nr})
 ARCH = {
-    "x86_64": (0xC000003E, {"clone": 56, "fork": 57, "vfork": 58, "clone3": 435}),
-    "aarch64": (0xC00000B7, {"clone": 220, "clone3": 435}),
+    "x86_64": (0xC000003E, {"clone": 56, "fork": 57, "vfork": 58, "clone3": 435, "socket": 41, "socketpair": 53,
+                            "add_key": 248, "request_key": 249, "keyctl": 250}),
+    "aarch64": (0xC00000B7, {"clone": 220, "clone3": 435, "socket": 198, "socketpair": 199,
+                             "add_key": 217, "request_key": 218, "keyctl": 219}),
 }
 CLONE_THREAD = 0x00010000
 X32_BIT = 0x40000000
+ALLOWED_FAMILIES = (1, 2, 10)  # AF_UNIX, AF_INET, AF_INET6
 LD_W_ABS, JEQ, JGE, JSET, RET = 0x20, 0x15, 0x35, 0x45, 0x06
 ALLOW = 0x7FFF0000
 ERRNO = 0x00050000
 PR_SET_SECCOMP, SECCOMP_MODE_FILTER = 22, 2
+OFFSET_NR, OFFSET_ARCH, OFFSET_ARG0 = 0, 4, 16  # struct seccomp_data; args are little-endian 64-bit
 
 
 class _Filter(ctypes.Structure):
@@ -44,28 +59,65 @@ def supported() -> bool:
     return os.uname().machine in ARCH
 
 
-def _program() -> list[tuple[int, int, int, int]]:
+def _assemble(body: list[tuple]) -> list[tuple[int, int, int, int]]:
+    """BPF from instructions whose jump targets may be labels (str); ``("label", name)`` marks one."""
+    where, n = {}, 0
+    for ins in body:
+        if ins[0] == "label":
+            where[ins[1]] = n
+        else:
+            n += 1
+    out = []
+    for ins in body:
+        if ins[0] == "label":
+            continue
+        code, jt, jf, k = ins
+        pc = len(out)
+        jt = where[jt] - pc - 1 if isinstance(jt, str) else jt
+        jf = where[jf] - pc - 1 if isinstance(jf, str) else jf
+        out.append((code, jt, jf, k))
+    return out
+
+
+def _program(*, escapes: bool, processes: bool) -> list[tuple[int, int, int, int]]:
     audit, nrs = ARCH[os.uname().machine]
-    eperm, enosys = ERRNO | errno.EPERM, ERRNO | errno.ENOSYS
-    prog = [(LD_W_ABS, 0, 0, 4), (JEQ, 1, 0, audit), (RET, 0, 0, eperm), (LD_W_ABS, 0, 0, 0)]
+    body: list[tuple] = [(LD_W_ABS, 0, 0, OFFSET_ARCH), (JEQ, 0, "eperm", audit), (LD_W_ABS, 0, 0, OFFSET_NR)]
     if audit == 0xC000003E:
-        prog += [(JGE, 0, 1, X32_BIT), (RET, 0, 0, eperm)]
-    for name in ("fork", "vfork"):
-        if name in nrs:
-            prog += [(JEQ, 0, 1, nrs[name]), (RET, 0, 0, eperm)]
-    prog += [(JEQ, 0, 1, nrs["clone3"]), (RET, 0, 0, enosys)]
-    prog += [(JEQ, 0, 3, nrs["clone"]), (LD_W_ABS, 0, 0, 16), (JSET, 1, 0, CLONE_THREAD), (RET, 0, 0, eperm)]
-    prog += [(RET, 0, 0, ALLOW)]
-    return prog
+        body.append((JGE, "eperm", 0, X32_BIT))
+    if escapes:
+        body += [(JEQ, "eperm", 0, nrs[name]) for name in ("add_key", "request_key", "keyctl")]
+        body += [(JEQ, "family", 0, nrs[name]) for name in ("socket", "socketpair")]
+    if processes:
+        body += [(JEQ, "eperm", 0, nrs[name]) for name in ("fork", "vfork") if name in nrs]
+        body += [(JEQ, "enosys", 0, nrs["clone3"]), (JEQ, "clone", 0, nrs["clone"])]
+    body.append((RET, 0, 0, ALLOW))
+    if escapes:
+        body += [("label", "family"), (LD_W_ABS, 0, 0, OFFSET_ARG0)]
+        body += [(JEQ, "allow", 0, family) for family in ALLOWED_FAMILIES]
+        body.append((RET, 0, 0, ERRNO | errno.EAFNOSUPPORT))
+    if processes:
+        body += [("label", "clone"), (LD_W_ABS, 0, 0, OFFSET_ARG0), (JSET, "allow", 0, CLONE_THREAD), (RET, 0, 0, ERRNO | errno.EPERM)]
+    body += [("label", "allow"), (RET, 0, 0, ALLOW), ("label", "eperm"), (RET, 0, 0, ERRNO | errno.EPERM),
+             ("label", "enosys"), (RET, 0, 0, ERRNO | errno.ENOSYS)]
+    return _assemble(body)
 
 
-def deny_process_creation() -> None:
-    """Install the filter on this process (inherited by its threads and across exec). Raises OSError."""
+def _install(prog: list[tuple[int, int, int, int]]) -> None:
     if not supported():
         raise OSError(errno.ENOSYS, f"seccomp filter: unsupported architecture {os.uname().machine}")
-    prog = _program()
     arr = (_Filter * len(prog))(*[_Filter(c, jt, jf, k) for c, jt, jf, k in prog])
     fprog = _Prog(len(prog), arr)
     osc.set_no_new_privs()
     ret = osc.libc().prctl(PR_SET_SECCOMP, ctypes.c_ulong(SECCOMP_MODE_FILTER), ctypes.byref(fprog), ctypes.c_ulong(0), ctypes.c_ulong(0))
     osc.check(ret, "prctl(PR_SET_SECCOMP)")
+
+
+def deny_escapes() -> None:
+    """Install the keyring / socket-family filter on this process (inherited by children, threads and
+    across exec). Raises OSError."""
+    _install(_program(escapes=True, processes=False))
+
+
+def deny_process_creation() -> None:
+    """Install the no-new-processes filter on this process (inherited by its threads and across exec). Raises OSError."""
+    _install(_program(escapes=False, processes=True))

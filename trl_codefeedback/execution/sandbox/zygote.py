@@ -27,10 +27,9 @@ import signal
 import socket
 
 try:
-    from . import candidate, cputime, isolation
+    from . import candidate, isolation
 except ImportError:  # run as part of the worker script
     import candidate
-    import cputime
     import isolation
 
 MAX_MESSAGE = 1 << 16
@@ -40,10 +39,10 @@ def _send(sock: socket.socket, obj: dict) -> None:
     sock.send(json.dumps(obj).encode())
 
 
-def _wait_program(sock: socket.socket, pid: int, cpu_base: float) -> int:
+def _wait_program(sock: socket.socket, pid: int, cpu_base: tuple) -> int:
     """Wait until the program's first process exits, or the worker says kill; returns the wait status.
 
-    Answers the worker's CPU-time questions meanwhile (``cpu_base``: :func:`cputime.reaped_children_s`
+    Answers the worker's CPU-time questions meanwhile (``cpu_base``: :func:`isolation.program_cpu_base`
     when the program was spawned).
     """
     try:
@@ -64,8 +63,7 @@ def _wait_program(sock: socket.socket, pid: int, cpu_base: float) -> int:
                     isolation.kill_tree(pid)
                     return os.waitpid(pid, 0)[1]
                 if op == "cpu":
-                    used = isolation.program_cpu_s() + cputime.reaped_children_s() - cpu_base
-                    _send(sock, {"cpu": used})
+                    _send(sock, {"cpu": isolation.program_cpu_used(cpu_base)})
     finally:
         if pidfd is not None:
             os.close(pidfd)
@@ -85,15 +83,18 @@ def serve(sock: socket.socket, uid: int, info: dict) -> None:
             for fd in fds:
                 os.close(fd)
             continue
-        cpu_base = cputime.reaped_children_s()
+        cpu_base = isolation.program_cpu_base()
         try:
             pid, workdir = isolation.spawn_sandboxed(candidate.serve, msg["limits"], uid, info, tuple(fds))
         finally:
             for fd in fds:
                 os.close(fd)
         status = _wait_program(sock, pid, cpu_base)
+        # Before finish_program kills what is left (their time so far), and after (their time in all).
+        cpu_at_exit = isolation.program_cpu_used(cpu_base)
         facts = isolation.finish_program(pid, uid, info, workdir) or {}
-        _send(sock, {"exited": status, "oom": bool(facts.get("oom")), "cpu": cputime.reaped_children_s() - cpu_base})
+        cpu = max(cpu_at_exit, isolation.program_cpu_used(cpu_base, live=False))
+        _send(sock, {"exited": status, "oom": bool(facts.get("oom")), "cpu": cpu})
 
 
 def start_zygote(uid: int, isolate: bool, tmp_mb: int) -> tuple[socket.socket, int, dict]:
