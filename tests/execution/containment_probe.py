@@ -116,6 +116,27 @@ def _program_report(fb) -> dict:
             "cpu_time_s": fb.cpu_time_s, "duration_s": fb.duration_s}
 
 
+JAVA_READS_DATA = ("import java.nio.file.*;\nimport java.util.*;\n\nclass Sol {\n    static int g(int n) {\n"
+                   "        try {\n            return Files.readAllBytes(Paths.get(\"DATA_PATH\")).length > 0 ? 1 : 0;\n"
+                   "        } catch (Exception e) {\n            return 0;\n        }\n    }\n}\n")
+JAVA_TEST = ("class Main {\n    public static void main(String[] args) throws Exception {\n        int x0 = Sol.g(1);\n"
+             "        if (x0 != 1) {\n            throw new java.lang.Exception(\"test case 0 did not pass\");\n        }\n    }\n}\n")
+
+
+def probe_java(spec: dict) -> dict:
+    """In the mode: one Java program that passes only if it can read a data-set file."""
+    from trl_codefeedback.execution import Executor, Program
+    from trl_codefeedback.execution.sandbox.policy import SandboxUnavailableError
+
+    code = JAVA_READS_DATA.replace("DATA_PATH", spec["readables"][0])
+    try:
+        with Executor(workers=1, isolate=spec.get("isolate", True), cache_size=0) as ex:
+            [fb] = ex.run([Program(code, {"kind": "java_main", "test": JAVA_TEST}, language="java")])
+    except SandboxUnavailableError as e:
+        return {"refused": str(e)}
+    return {"refused": None, **_program_report(fb)}
+
+
 def probe(spec: dict) -> dict:
     """In the mode: start an Executor, run every probe, report."""
     from trl_codefeedback.execution import Executor, Limits, Program
@@ -129,6 +150,8 @@ def probe(spec: dict) -> dict:
     fmt = dict(spec, port=server.getsockname()[1], pids=[os.getpid(), os.getppid()])
     tests = {"kind": "asserts", "asserts": ["assert f() == 1"]}
     report = {"uid": os.geteuid(), "python": sys.executable, "refused": None, "programs": {}}
+    if spec.get("java"):
+        report["java"] = probe_java(spec)
     try:
         ex = Executor(workers=1, isolate=spec.get("isolate", True), cache_size=0)
         report["isolation"] = ex.isolation
@@ -275,18 +298,19 @@ def _read_text(path: str) -> str | None:
         return None
 
 
-def run_mode(mode: str, isolate=True, timeout: float = 120) -> dict:
-    """Run every probe in ``mode`` once (cached), check the host around it; returns the report."""
+def run_mode(mode: str, isolate=True, timeout: float = 120, java: bool = False) -> dict:
+    """Run every probe in ``mode`` once (cached), check the host around it; returns the report.
+    ``java``: also one Java program (in ``report["java"]``)."""
     if os.environ.get("TCF_CONTAINMENT_REPO"):  # a checkout to test instead of this one
         global REPO
         REPO = os.environ["TCF_CONTAINMENT_REPO"]
-    key = (mode, isolate)
+    key = (mode, isolate, java)
     if key in _CACHE:
         return _CACHE[key]
     base = tempfile.mkdtemp(prefix="tcf-containment-", dir="/tmp")
     marker = f"31{os.getpid()}{len(_CACHE)}"
     try:
-        spec = dict(host_setup(base), marker=marker, isolate=isolate)
+        spec = dict(host_setup(base), marker=marker, isolate=isolate, java=java)
         before = {d: set(os.listdir(d)) for d in ("/tmp", "/var/tmp", "/dev/shm")}
         prefix, env = mode_command(mode)
         proc = subprocess.run([*prefix, os.path.join(HERE, "containment_probe.py"), json.dumps(spec)],

@@ -15,6 +15,21 @@ def test_refuses_without_user_namespaces_and_says_how_to_fix():
     assert r["programs"] == {}
 
 
+def test_java_refuses_too_unless_weak():
+    # The Java backend enforces the same policy: on this host it refuses (before, it ran outside any
+    # view and a program could answer from the data set); with the weak opt-in it runs.
+    r = run_mode("user_no_userns", java=True)
+    assert r["java"]["refused"] and "refusing to run" in r["java"]["refused"], r["java"]
+    weak = run_mode("user_no_userns", isolate="weak", java=True)["java"]
+    assert weak["refused"] is None and weak["status"] in ("passed", "failed"), weak
+
+
+@pytest.mark.parametrize("mode", ["root", "user_ns"])
+def test_java_programs_cannot_read_the_data_set(mode):
+    r = run_mode(mode, java=True)
+    assert r["java"]["refused"] is None and r["java"]["status"] == "failed", r["java"]
+
+
 def test_weak_opt_in_runs_and_closes_what_it_can():
     r = run_mode("user_no_userns", isolate="weak")
     assert r["refused"] is None and r["isolation"]["mode"] == "none"

@@ -11,6 +11,7 @@ import pytest
 
 from trl_codefeedback.execution import ErrorScope, Limits, Program, Status, TestOutcome
 from trl_codefeedback.execution.java import JavaBackend, count_java_checks, java_error_scope, split_java_main
+from trl_codefeedback.execution.sandbox.policy import SandboxUnavailableError
 
 pytestmark = pytest.mark.skipif(shutil.which("javac") is None or shutil.which("java") is None, reason="needs a JDK")
 
@@ -249,7 +250,10 @@ def test_fallback_to_plain_javac(monkeypatch):
         raise RuntimeError("simulated: service cannot start")
 
     monkeypatch.setattr(P, "service_classes", broken)
-    be = P.JavaBackend(1)
+    strict = P.JavaBackend(1)
+    with pytest.raises(SandboxUnavailableError, match="simulated: service cannot start"):
+        strict.run([(_job(prog(CASES[0][1]), FAST), None)])  # fails closed: the fallback has no sandbox
+    be = P.JavaBackend(1, isolate="weak")
     try:
         with pytest.warns(RuntimeWarning, match="falling back"):
             fbs = be.run([(_job(prog(CASES[0][1]), FAST), None)])

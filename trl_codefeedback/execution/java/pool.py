@@ -31,6 +31,7 @@ from trl_codefeedback.execution.java.oracle import OracleError, TrustedOracle
 from trl_codefeedback.execution.java.plan import UnsupportedTest
 from trl_codefeedback.execution.java.source import build_java_source
 from trl_codefeedback.execution.program import Program
+from trl_codefeedback.execution.sandbox import policy
 
 logger = logging.getLogger(__name__)
 
@@ -75,6 +76,7 @@ class JavaBackend:
         self._pool: cf.ThreadPoolExecutor | None = None
         self._lock = threading.Lock()
         self._fallback_warned = False
+        self._fallback_error = ""
         self._closed = False
 
     # -- lifecycle
@@ -102,7 +104,9 @@ class JavaBackend:
                 if self.oracle is not None:
                     self.oracle.close()
                 self._workers, self.oracle, self.mode = [], None, "javac"
-                self._warn_fallback(e)
+                self._fallback_error = f"{type(e).__name__}: {e}"
+                if not self.isolate or policy.weak_allowed(self.isolate):
+                    self._warn_fallback(e)
                 return
             for i in reversed(range(self.num_workers)):  # slot 0 on top
                 self._idle.put(i)
@@ -119,7 +123,27 @@ class JavaBackend:
     @property
     def isolation(self) -> dict:
         w = next((w for w in self._workers if w is not None), None)
-        return dict(w.isolation, security_manager=bool(w.hello.get("security_manager")), trusted_oracle=True) if w else {}
+        if w is None:
+            return {}
+        info = dict(w.isolation, security_manager=bool(w.hello.get("security_manager")), trusted_oracle=True)
+        # Programs are threads of a JVM that may not start processes, under a SecurityManager that
+        # denies signalling and managing processes: nothing can outlive a program or signal the trainer.
+        info["processes_contained"] = bool(info.get("no_fork") and info["security_manager"])
+        return info
+
+    def _enforce_policy(self) -> None:
+        """Fail closed, as the Python side does (:mod:`sandbox.policy`): no program runs without the
+        required guarantees unless weak isolation was asked for."""
+        if self.mode == "javac":
+            info = {"mode": "javac + java per program, outside any sandbox",
+                    "errors": [f"the Java compile service could not start ({self._fallback_error})"]}
+        else:
+            info = self.isolation
+        try:
+            policy.enforce(info, self.isolate)
+        except policy.SandboxUnavailableError:
+            self.close()
+            raise
 
     def close(self) -> None:
         self._closed = True
@@ -153,6 +177,8 @@ class JavaBackend:
             raise RuntimeError("JavaBackend is closed")
         heap = max(MIN_HEAP_MB, max(int(j["limits"]["memory_mb"]) for j, _ in items))
         self._start(heap)
+        if self.isolate:
+            self._enforce_policy()
         self.stats["programs"] += len(items)
         if self.mode == "javac":
             return [run_plain(self.javac, self.java, job) for job, _ in items]

@@ -27,7 +27,7 @@ HOW = (
     "or --privileged); (3) install bubblewrap and allow its user namespaces (same as 1). "
     "To run anyway with weaker isolation (time, memory and output limits, a scrubbed environment, "
     "no process creation where no cgroup is available, but programs can reach the network and "
-    "write files your user can write): Executor(isolate='weak') or TCF_ISOLATION=weak. See docs/sandbox.md."
+    "read and write files your user can, your data sets included): Executor(isolate='weak') or TCF_ISOLATION=weak. See docs/sandbox.md."
 )
 REASONS = {
     "network": "no network namespace: programs could connect to loopback and outside services",
@@ -48,7 +48,7 @@ def missing(info: dict) -> list[str]:
     have = {
         "network": bool(info.get("network")),
         "filesystem": bool(info.get("filesystem")),
-        "processes": bool(info.get("pid_namespace") or info.get("setuid")),
+        "processes": bool(info.get("pid_namespace") or info.get("setuid") or info.get("processes_contained")),
     }
     return [k for k in REASONS if not have[k]]
 
