@@ -12,6 +12,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from trl_codefeedback.execution.feedback import Feedback
+from trl_codefeedback.execution.java.source import normalize_newlines
 
 IGNORE_CODES = ("compiler.err.unclosed.comment", "compiler.err.unclosed.text.block",
                 "compiler.err.class.public.should.be.in.file")
@@ -34,7 +35,7 @@ class JavaDiagnostic:
 
 def last_code_line(code: str) -> int:
     """1-based number of the last non-blank line of ``code`` (1 when there is none)."""
-    lines = code.splitlines()
+    lines = normalize_newlines(code).split("\n")  # javac's lines, not str.splitlines' (\x0c, \u2028, ...)
     return next((i for i in range(len(lines), 0, -1) if lines[i - 1].strip()), 1)
 
 
