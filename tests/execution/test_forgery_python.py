@@ -436,3 +436,75 @@ def test_a_program_that_stops_reading_cannot_stall_the_oracle(executor):
     tests = {"kind": "asserts", "asserts": ["assert f(0) == 0", f"assert f({big}) == 1"]}
     fb = executor.run([Program(code, tests)], limits=Limits(test_timeout_s=1.0, program_timeout_s=3.0))[0]
     assert fb.status is Status.TIMEOUT and fb.duration_s < 8, fb  # was a 33 s hang, then harness_error
+
+
+MODULE_LEVEL_ANSWERS = {
+    # Written at import time, before the oracle asks anything, then the program exits: these become
+    # the answers to the requests sent with the code (module, the names it defines, the target).
+    "defined_is_not_a_list": b'{"ok": null}\n{"ok": 5}\n',
+    "type_tag_unhashable": b'{"ok": null}\n{"ok": ["ty", ["l"]]}\n',
+    "message_is_not_text": b'{"exc": {"type": "SyntaxError", "msg": 5, "line": null}}\n',
+    "unknown_field": b'{"ok": null, "verdict": "passed"}\n',
+    "compiled_is_not_true": b'{"compiled": "yes"}\n',
+}
+BUILTIN_ONLY_ASSERTS = {"kind": "asserts", "asserts": ["assert sum([1, 2]) == 4"]}  # MBPP 126's shape: no program name
+
+
+@pytest.mark.parametrize("answer", sorted(MODULE_LEVEL_ANSWERS))
+@pytest.mark.parametrize("kind", sorted(KINDS) + ["asserts_builtins"])
+def test_malformed_answers_at_import_are_the_programs_outcome(executor, answer, kind):
+    code = f"import os\n\ndef f(x):\n    return 0\n\nos.write(3, {MODULE_LEVEL_ANSWERS[answer]!r})\nos._exit(0)\n"
+    tests = BUILTIN_ONLY_ASSERTS if kind == "asserts_builtins" else KINDS[kind]
+    fb = executor.run([Program(code, tests)], limits=LIMITS)[0]
+    _not_forged(fb, f"{answer} / {kind}")
+
+
+@pytest.mark.parametrize("shape", ["set", "dict"])
+def test_hash_flooding_cannot_stall_the_oracle(executor, shape):
+    # 30000 ints that all hash to 0: building them into a set on the trusted side is quadratic
+    # (about 15 s here before the guard); now refused at once as the program's protocol error.
+    # Written straight onto the channel: the program never builds the set itself.
+    items = "[['i', format(k * (2**61 - 1), 'x')] for k in range(30000)]"
+    payload = f"['s', *{items}]" if shape == "set" else f"['d', *[v for i in {items} for v in (i, 0)]]"
+    code = (f"import json, os, time\n\ndef f(x):\n    os.write(3, json.dumps({{'ok': {payload}}}).encode() + b'\\n')\n"
+            "    time.sleep(30)\n")
+    fb = executor.run([Program(code, {"kind": "asserts", "asserts": ["assert f(1) == 0"]})], limits=LIMITS)[0]
+    _not_forged(fb, shape)
+    assert fb.status is Status.RUNTIME_ERROR and "share one hash value" in fb.error_message, fb
+    assert fb.duration_s < 5, fb.duration_s
+
+
+def test_an_answer_over_the_cap_is_a_resource_limit_decided_quickly(executor):
+    code = "import os, time\n\ndef f(x):\n    os.write(3, b'{\"ok\": [\"l\"' + b', 1' * (5 << 20) + b']}\\n')\n    time.sleep(30)\n"
+    fb = executor.run([Program(code, {"kind": "asserts", "asserts": ["assert f(1) == 0"]})], limits=LIMITS)[0]
+    assert fb.status is Status.RESOURCE_LIMIT and fb.error_type == "AnswerTooLarge", fb
+    assert fb.duration_s < 5, fb.duration_s
+
+
+@pytest.mark.parametrize("printed,expected", [
+    ("1000009", "1000000"),            # within APPS's relative 1e-5, but an integer answer is exact
+    ("inf", "9" * 400),                # a 400-digit integer is inf as a float
+    ("1e999", "8" * 320),
+    ("9" * 400, "8" * 400),
+    ("nan", "0.5"),
+    ("1_000", "1000"),                  # Python's float() reads underscores and other digits
+    ("\uff11\uff12", "12"),
+])
+def test_stdio_numbers_are_not_close_enough(executor, printed, expected):
+    code = f"input()\nprint({printed!r})\n"
+    fb = executor.run([Program(code, {"kind": "stdio", "cases": [{"input": "1\n", "output": expected + "\n"}]})], limits=LIMITS)[0]
+    assert fb.status is Status.FAILED, (printed[:20], expected[:20], fb)
+
+
+@pytest.mark.parametrize("printed,expected", [("0.3333333", "0.333333"), ("1.0", "1"), ("007", "7"), ("-0", "0"), ("1e6", "1000000")])
+def test_stdio_numbers_that_are_equal_pass(executor, printed, expected):
+    code = f"input()\nprint({printed!r})\n"
+    fb = executor.run([Program(code, {"kind": "stdio", "cases": [{"input": "1\n", "output": expected + "\n"}]})], limits=LIMITS)[0]
+    assert fb.status is Status.PASSED, (printed, expected, fb)
+
+
+@pytest.mark.parametrize("name", ["ExceptionGroup", "UnicodeDecodeError", "BaseExceptionGroup", "OSError"])
+def test_exceptions_named_like_builtins_with_other_constructors_are_runtime_errors(executor, name):
+    code = f"class {name}(Exception):\n    pass\n\ndef f(x):\n    raise {name}('boom')\n"
+    fb = executor.run([Program(code, {"kind": "asserts", "asserts": ["assert f(1) == 0"]})], limits=LIMITS)[0]
+    assert fb.status is Status.RUNTIME_ERROR and fb.error_type == name, fb

@@ -36,6 +36,10 @@ import collections
 import math
 
 MAX_DEPTH = 100
+# Distinct elements of one set or dict sharing a hash value. Plain data never comes near it (two ints
+# share a hash only when they differ by a multiple of 2**61 - 1); a sender that collides on purpose
+# would make building the set quadratic on the trusted side, where no clock of the program runs.
+MAX_SAME_HASH = 32
 _SMALL_INT = 1 << 62
 # Subclasses from the standard library that compare like the plain type they extend.
 _DICT_LIKE = (collections.OrderedDict, collections.defaultdict, collections.Counter)
@@ -113,23 +117,16 @@ def decode(data, make_ref=None, depth: int = 0):
         if tag in ("s", "fs"):
             # Built the way a set display of constants is (a frozenset, then a set of it), so
             # iteration order matches the sender's in the common case (MBXP 341 turns a set into a tuple).
-            try:
-                frozen = frozenset(items)
-            except TypeError:
-                raise DecodeError(f"set element is not hashable: {_unhashable(items)}") from None
+            _refuse_hash_flooding(items, "set element")
+            frozen = frozenset(items)
             return set(frozen) if tag == "s" else frozen
         return _CONTAINER_TAGS[tag](items)
     if tag == "d":
         if len(rest) % 2:
             raise DecodeError("dict with an odd number of items")
-        out = {}
-        for i in range(0, len(rest), 2):
-            key = decode(rest[i], make_ref, depth + 1)
-            try:
-                out[key] = decode(rest[i + 1], make_ref, depth + 1)
-            except TypeError:
-                raise DecodeError(f"dict key is not hashable: {type(key).__name__}") from None
-        return out
+        keys = [decode(rest[i], make_ref, depth + 1) for i in range(0, len(rest), 2)]
+        _refuse_hash_flooding(keys, "dict key")
+        return {key: decode(rest[i + 1], make_ref, depth + 1) for key, i in zip(keys, range(0, len(rest), 2))}
     if tag == "i" and len(rest) == 1 and type(rest[0]) is str:
         try:
             return int(rest[0], 16)
@@ -147,7 +144,7 @@ def decode(data, make_ref=None, depth: int = 0):
             return base64.b64decode(rest[0], validate=True)
         except ValueError:
             raise DecodeError("bad base64") from None
-    if tag == "ty" and len(rest) == 1 and rest[0] in _TYPES:
+    if tag == "ty" and len(rest) == 1 and type(rest[0]) is str and rest[0] in _TYPES:
         return _TYPES[rest[0]]
     if tag in ("r", "n") and make_ref is not None and 1 <= len(rest) <= 3 and type(rest[0]) in (int, str):
         type_name = str(rest[1])[:100] if len(rest) >= 2 else None
@@ -156,10 +153,14 @@ def decode(data, make_ref=None, depth: int = 0):
     raise DecodeError(f"unknown or malformed tag {tag!r}")
 
 
-def _unhashable(items) -> str:
+def _refuse_hash_flooding(items: list, what: str) -> None:
+    """DecodeError unless every item is hashable and no hash value is shared by too many of them."""
+    counts: dict[int, int] = {}
     for v in items:
         try:
-            hash(v)
+            h = hash(v)
         except TypeError:
-            return type(v).__name__
-    return "?"
+            raise DecodeError(f"{what} is not hashable: {type(v).__name__}") from None
+        n = counts[h] = counts.get(h, 0) + 1
+        if n > MAX_SAME_HASH:
+            raise DecodeError(f"more than {MAX_SAME_HASH} {what}s share one hash value (a set or dict built to be slow)")

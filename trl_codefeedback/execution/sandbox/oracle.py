@@ -29,11 +29,12 @@ import importlib
 import time
 
 try:
-    from . import codec, verdict
+    from . import answers, codec, verdict
     from .clock import ProgramClock
     from .session import ProgramEnded, ProgramSession, ZygoteLost
     from .testplan import PlanCache, TestPlan
 except ImportError:
+    import answers
     import codec
     import verdict
     from clock import ProgramClock
@@ -67,7 +68,8 @@ def _exception_class(name: str) -> type:
             return ProgramRaised
         try:
             cls = type(name, (base, ProgramRaised), {})
-        except TypeError:  # layout conflict
+            cls("message")  # some take other arguments (ExceptionGroup, UnicodeDecodeError): not re-created
+        except TypeError:  # layout conflict, or another constructor
             cls = ProgramRaised
         _exception_classes[name] = cls
     return cls
@@ -230,6 +232,13 @@ class Oracle:
             raise self.session.stop({"o": "error", "type": "ProtocolError", "msg": "malformed answer from the program", "line": None})
         return answer
 
+    def _names(self, answer: dict) -> list[str]:
+        """The program's answer to a ``defined`` request, or a protocol error (the program's)."""
+        found = answers.names(answer["ok"])
+        if found is None:
+            raise self.session.stop({"o": "error", "type": "ProtocolError", "msg": "malformed answer from the program", "line": None})
+        return found
+
     def _make_remote(self, tag: str, key, type_name: str | None = None, truth: bool | None = None):
         return Remote(self, [tag, key], type_name=type_name or "non-plain", truth=truth)
 
@@ -374,7 +383,7 @@ class Oracle:
                 return
         if plan.builtin_names:
             found = {}
-            self.unit(lambda: found.update(names=self.ask(None)["ok"]))  # {"op": "defined", ...}, sent with the code
+            self.unit(lambda: found.update(names=self._names(self.ask(None))))  # {"op": "defined", ...}, sent with the code
             for name in found.get("names") or ():
                 if name in plan.builtin_names:
                     g[name] = Remote(self, ["n", name])
@@ -395,11 +404,11 @@ class Oracle:
         candidate = Remote(self, ["n", entry])
         g[entry] = candidate
         box = {}
-        exists = self.unit(lambda: box.update(self.ask(None)))  # {"op": "defined", "names": [entry]}, sent with the code
+        exists = self.unit(lambda: box.update(ok=self._names(self.ask(None))))  # {"op": "defined", "names": [entry]}, sent with the code
         if exists["o"] != "pass":
             self._record_all(exists)
             return
-        if entry not in (box.get("ok") or ()):
+        if entry not in box["ok"]:
             self._record_all({"o": "error", "type": "NameError", "msg": f"name {entry!r} is not defined by the program", "line": None})
             return
         if plan.check_arg is None:  # no splittable check(): one test, the whole call

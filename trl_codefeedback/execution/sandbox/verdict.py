@@ -10,6 +10,7 @@ Example:
 from __future__ import annotations
 
 import math
+import re
 
 MESSAGE_LIMIT = 1000
 _STATUS_OF = {"fail": "failed", "error": "runtime_error", "timeout": "timeout", "resource": "resource_limit"}
@@ -53,15 +54,48 @@ def build_feedback(code: str, truncated: bool, total: int, outcomes: list[str], 
 # ----------------------------------------------------------------------------- comparisons
 
 
+_NUMBER = re.compile(r"[+-]?(?:[0-9]+\.?[0-9]*|\.[0-9]+)(?:[eE][+-]?[0-9]+)?\Z")
+_INTEGER = re.compile(r"[+-]?[0-9]+\Z")
+
+
 def _as_float(tok: str):
-    try:
-        return float(tok)
-    except ValueError:
+    """A finite float for an ASCII decimal number token, else None (no "inf", "nan", "1_000", "１２")."""
+    if not _NUMBER.match(tok):
         return None
+    value = float(tok)
+    return value if math.isfinite(value) else None
+
+
+def _integer_key(tok: str) -> tuple[bool, str]:
+    digits = tok.lstrip("+-").lstrip("0") or "0"
+    return tok.startswith("-") and digits != "0", digits
+
+
+def tokens_match(got: str, expected: str) -> bool:
+    """One output token against the expected one: equal text, or equal numbers.
+
+    An integer answer is exact (the same integer; written as a float only if that float is the
+    same integer, e.g. ``1.0`` for ``1``); a decimal answer allows APPS's tolerance (relative 1e-5,
+    absolute 1e-8). Numbers too large for a float are compared as text.
+
+    Example:
+        >>> tokens_match("0.3333333", "0.333333"), tokens_match("1000009", "1000000"), tokens_match("inf", "9" * 400)
+        (True, False, False)
+    """
+    if got == expected:
+        return True
+    fg, fe = _as_float(got), _as_float(expected)
+    if fg is None or fe is None:
+        return False
+    if _INTEGER.match(expected):
+        if _INTEGER.match(got):
+            return _integer_key(got) == _integer_key(expected)
+        return fg.is_integer() and abs(fe) < 2**53 and fg == fe
+    return math.isclose(fg, fe, rel_tol=1e-5, abs_tol=1e-8)
 
 
 def outputs_match(got: str, expected: str) -> bool:
-    """APPS-style stdout comparison: exact after stripping, then token-wise, then floats (rel 1e-5, abs 1e-8)."""
+    """APPS-style stdout comparison: exact after stripping, then token-wise (:func:`tokens_match`)."""
     g_lines = [ln.strip() for ln in got.strip().splitlines()]
     e_lines = [ln.strip() for ln in expected.strip().splitlines()]
     if g_lines == e_lines:
@@ -71,13 +105,7 @@ def outputs_match(got: str, expected: str) -> bool:
         return True
     if len(g_tok) != len(e_tok) or not g_tok:
         return False
-    for a, b in zip(g_tok, e_tok):
-        if a == b:
-            continue
-        fa, fb = _as_float(a), _as_float(b)
-        if fa is None or fb is None or not math.isclose(fa, fb, rel_tol=1e-5, abs_tol=1e-8):
-            return False
-    return True
+    return all(tokens_match(a, b) for a, b in zip(g_tok, e_tok))
 
 
 def _normalise(value):
