@@ -95,3 +95,101 @@ def test_public_class_found_with_cr_line_endings():
         ("import java.util.*;\npublic class Add {}\nclass Main {}", 2, "Add")
     # Only raw terminators: \u000d escapes and other Unicode separators are not javac line ends.
     assert build_java_source("a\u2028b\x0cc", None) == ("a\u2028b\x0cc\n", 1, "Main")
+
+
+# ---------------------------------------------------------------- 2. the trusted side's work on candidate values
+
+COLLIDING = """import java.util.*;
+class Sol {
+    @SuppressWarnings("unchecked")
+    static List<Integer> f(int n) {
+        Set<Object> s = Collections.newSetFromMap(new IdentityHashMap<>());
+        for (int i = 0; i < 36000; i++) s.add(List.of(i, -31 * i));   // all hashCode 961, not Comparable
+        List raw = new ArrayList(); raw.add(s);                        // a List<Integer> holding that Set
+        return raw;
+    }
+}
+"""
+
+
+def test_hash_colliding_set_is_refused_fast_and_does_not_stall_others():
+    """Rebuilding 36k same-hash lists took the oracle ~60 s per check (harness_error, every worker stalled)."""
+    with JavaBackend(2) as be:
+        t0 = time.monotonic()
+        bad, *good = run(be, java(COLLIDING, LIST_TEST), *[java(HONEST_LIST, LIST_TEST)] * 3)
+        took = time.monotonic() - t0
+    not_passed(bad)
+    assert bad.status is Status.FAILED and bad.error_type == "NotPlainData", bad
+    assert "collide on hashCode" in bad.error_message and bad.error_scope.value == "ignore", bad
+    assert all(fb.status is Status.PASSED for fb in good), good
+    assert took < 20, took
+
+
+def test_large_honest_sets_and_maps_are_still_judged(backend):
+    test = one_check("HashSet<List<Integer>> x0 = Sol.h(1);", "int v0 = 20000;").replace("compare(x0, v0)", "compare(x0.size(), v0)")
+    code = """import java.util.*;
+class Sol {
+    static HashSet<List<Integer>> h(int n) {
+        HashSet<List<Integer>> s = new HashSet<>();
+        for (int a = 0; a < 200; a++) for (int b = 0; b < 100; b++) s.add(Arrays.asList(a, b));
+        return s;
+    }
+}
+"""
+    fb = run(backend, java(code, test))
+    assert fb.status is Status.PASSED, fb
+    test = one_check("HashMap<String, Integer> x0 = Sol.m(1);", 'HashMap<String, Integer> v0 = new HashMap(){{put("Aa", 1); put("BB", 2);}};')
+    code = 'import java.util.*;\nclass Sol {\n    static HashMap<String, Integer> m(int n) {\n        return new HashMap<>(Map.of("Aa", 1, "BB", 2));\n    }\n}\n'
+    assert run(backend, java(code, test)).status is Status.PASSED  # "Aa" and "BB" share a hashCode: fine
+
+
+# ---------------------------------------------------------------- 6. sets that changed after insertion, lone surrogates
+
+SET_TEST = one_check("HashSet<List<Integer>> x0 = Sol.h(1);", "HashSet<List<Integer>> v0 = new HashSet(){{add(Arrays.asList(1, 2));}};")
+
+
+def test_set_holding_equal_elements_does_not_pass(backend):
+    """Two elements made equal after insertion: size 2, so a plain JVM's equals() is false; the rebuild merged them."""
+    code = """import java.util.*;
+class Sol {
+    static HashSet<List<Integer>> h(int n) {
+        HashSet<List<Integer>> s = new HashSet<>();
+        List<Integer> a = new ArrayList<>(List.of(1, 2)), b = new ArrayList<>(List.of(9, 9));
+        s.add(a); s.add(b);
+        b.set(0, 1); b.set(1, 2);
+        return s;
+    }
+}
+"""
+    fb = run(backend, java(code, SET_TEST))
+    not_passed(fb)
+    assert fb.status is Status.FAILED and fb.error_type == "NotPlainData" and "only 1 are distinct" in fb.error_message, fb
+    honest = "import java.util.*;\nclass Sol {\n    static HashSet<List<Integer>> h(int n) {\n        return new HashSet<>(List.of(List.of(1, 2)));\n    }\n}\n"
+    assert run(backend, java(honest, SET_TEST)).status is Status.PASSED
+
+
+def test_map_whose_keys_became_equal_does_not_pass(backend):
+    test = one_check("HashMap<List<Integer>, Integer> x0 = Sol.m(1);",
+                     "HashMap<List<Integer>, Integer> v0 = new HashMap(){{put(Arrays.asList(1), 5);}};")
+    code = """import java.util.*;
+class Sol {
+    static HashMap<List<Integer>, Integer> m(int n) {
+        HashMap<List<Integer>, Integer> m = new HashMap<>();
+        List<Integer> a = new ArrayList<>(List.of(1)), b = new ArrayList<>(List.of(2));
+        m.put(a, 5); m.put(b, 5);
+        b.set(0, 1);
+        return m;
+    }
+}
+"""
+    fb = run(backend, java(code, test))
+    not_passed(fb)
+    assert fb.status is Status.FAILED and fb.error_type == "NotPlainData", fb
+
+
+@pytest.mark.parametrize("expected, status", [('"a\\uFFFDb"', Status.FAILED), ('"a\\uD800b"', Status.PASSED)], ids=["FFFD", "surrogate"])
+def test_lone_surrogates_reach_the_oracle_unchanged(backend, expected, status):
+    test = one_check("String x0 = Sol.s(1);", f"String v0 = {expected};")
+    code = 'import java.util.*;\nclass Sol {\n    static String s(int n) {\n        return "a\\uD800b";\n    }\n}\n'
+    fb = run(backend, java(code, test))
+    assert fb.status is status, fb

@@ -133,8 +133,33 @@ final class TcfCommon {
             int n = Integer.parseInt(line.substring(sp + 1));
             byte[] data = in.readNBytes(n);
             in.read(); // newline
-            req.put(key, new String(data, StandardCharsets.UTF_8));
+            req.put(key, utf8(data));
         }
+    }
+
+    /**
+     * UTF-8 that keeps lone surrogates: Python sends text with "surrogatepass", so a lone surrogate a
+     * program returned ("a\uD800b") arrives as its 3-byte form, which Java's decoder would turn into
+     * U+FFFD (and a program could then pass a test expecting U+FFFD). Anything else malformed is U+FFFD.
+     */
+    static String utf8(byte[] b) {
+        StringBuilder sb = new StringBuilder(b.length);
+        int i = 0;
+        while (i < b.length) {
+            int c = b[i] & 0xff;
+            if (c < 0x80) { sb.append((char) c); i++; continue; }
+            int need, cp, min;
+            if (c >= 0xC2 && c <= 0xDF) { need = 1; cp = c & 0x1F; min = 0x80; }
+            else if (c >= 0xE0 && c <= 0xEF) { need = 2; cp = c & 0x0F; min = 0x800; }
+            else if (c >= 0xF0 && c <= 0xF4) { need = 3; cp = c & 0x07; min = 0x10000; }
+            else { sb.append('\uFFFD'); i++; continue; }
+            int j = 1;
+            for (; j <= need && i + j < b.length && (b[i + j] & 0xC0) == 0x80; j++) cp = (cp << 6) | (b[i + j] & 0x3F);
+            if (j <= need || cp < min || cp > 0x10FFFF) { sb.append('\uFFFD'); i += j; continue; }
+            sb.appendCodePoint(cp);  // a surrogate code point is its own char
+            i += need + 1;
+        }
+        return sb.toString();
     }
 
     static String stackTrace(Throwable e) {

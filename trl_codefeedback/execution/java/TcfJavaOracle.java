@@ -123,7 +123,7 @@ public final class TcfJavaOracle {
         return out;
     }
 
-    static final class Box { volatile boolean done; volatile Throwable err; }
+    static final class Box { volatile boolean done; volatile Throwable err, bad; }
 
     static String judge(Map<String, String> req) throws Exception {
         String key = req.get("key");
@@ -143,19 +143,24 @@ public final class TcfJavaOracle {
         for (int c = 0; c < checks.length; c++) {
             if (c > 0) out.append(',');
             String[] parts = checks[c].split(":");
-            Object[] vals;
-            try {
-                vals = values(req.get("v" + parts[0]));
-            } catch (TcfValues.Malformed | RuntimeException | OutOfMemoryError e) {
-                out.append("{\"o\":\"error\",\"type\":\"ProtocolError\",\"msg\":").append(TcfCommon.q("malformed value from the program's JVM: " + e.getMessage())).append('}');
-                continue;
-            }
-            in.set(null, vals);
+            String raw = req.get("v" + parts[0]);
             Method m = main.getDeclaredMethod(parts[1]);
             m.setAccessible(true);
             Box box = new Box();
+            // Decoding runs in the timed thread too: whatever the values are, the trusted side spends at
+            // most the check's time limit on them (the decoder also refuses hash-colliding sets up front).
             Thread t = new Thread(null, () -> {
-                try { m.invoke(null); } catch (InvocationTargetException e) { box.err = e.getCause(); } catch (Throwable e) { box.err = e; }
+                try {
+                    Object[] vals;
+                    try {
+                        vals = values(raw);
+                    } catch (TcfValues.Malformed | RuntimeException | OutOfMemoryError e) {
+                        box.bad = e;
+                        return;
+                    }
+                    in.set(null, vals);
+                    m.invoke(null);
+                } catch (InvocationTargetException e) { box.err = e.getCause(); } catch (Throwable e) { box.err = e; }
                 finally { box.done = true; }
             }, "tcf-judge", 16L << 20);
             t.setDaemon(true);
@@ -165,6 +170,14 @@ public final class TcfJavaOracle {
                 out.append("{\"o\":\"timeout\",\"type\":\"Timeout\",\"msg\":\"the test's comparison exceeded the time limit\"}");
                 if (!TcfJavaWorker.stop(t)) recycle = true;
                 loaded.remove(key);  // its statics may be half-updated
+                continue;
+            }
+            if (box.bad instanceof TcfValues.Refused) {
+                out.append("{\"o\":\"fail\",\"type\":\"NotPlainData\",\"msg\":").append(TcfCommon.q("the value cannot be judged: " + box.bad.getMessage())).append('}');
+                continue;
+            }
+            if (box.bad != null) {
+                out.append("{\"o\":\"error\",\"type\":\"ProtocolError\",\"msg\":").append(TcfCommon.q("malformed value from the program's JVM: " + box.bad.getMessage())).append('}');
                 continue;
             }
             Throwable e = box.err;

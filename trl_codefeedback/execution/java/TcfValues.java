@@ -143,14 +143,35 @@ final class TcfValues {
 
     // ------------------------------------------------------------------ decode (trusted oracle)
 
+    private static final Pattern COUNT = Pattern.compile("[0-9]{1,10}"), NUM = Pattern.compile("-?[0-9]{1,4000}"),
+            BIG = Pattern.compile("-?[0-9]{1,100000}"), SCALE = Pattern.compile("-?[0-9]{1,10}"), HEX = Pattern.compile("[0-9a-f]{1,16}");
+
     /** Malformed input: the program's channel was corrupted. */
-    static final class Malformed extends Exception {
+    static class Malformed extends Exception {
         Malformed(String m) { super(m, null, false, false); }
     }
 
+    /**
+     * Well-formed, but not a value the trusted side will judge: a set / map whose elements collide on
+     * hashCode so often that rebuilding it would take super-linear work, or one holding equal elements
+     * (it changed after they were added). The check fails (NotPlainData); it never passes.
+     */
+    static final class Refused extends Malformed {
+        Refused(String m) { super(m); }
+    }
+
+    /**
+     * Rebuilding a hash set / map compares each element with the earlier ones of the same hashCode
+     * (a linear scan for elements that are not Comparable, e.g. lists): the work is, summed over the
+     * elements, (earlier elements with its hashCode) x (its encoded size). Past this budget (per
+     * value, a fraction of a second) the value is refused instead of rebuilt.
+     */
+    static final long COLLISION_BUDGET = 20_000_000L;
+
     static Object decode(String s) throws Malformed {
         int[] pos = {0};
-        Object v = dec(s, pos, 0);
+        long[] budget = {COLLISION_BUDGET};
+        Object v = dec(s, pos, 0, budget);
         if (pos[0] != s.length()) throw new Malformed("trailing data at " + pos[0]);
         return v;
     }
@@ -171,7 +192,7 @@ final class TcfValues {
     }
 
     private static int count(String digits, int remaining) throws Malformed {
-        if (!digits.matches("[0-9]{1,10}")) throw new Malformed("bad length " + clip(digits));
+        if (!COUNT.matcher(digits).matches()) throw new Malformed("bad length " + clip(digits));
         long n = Long.parseLong(digits);
         if (n > remaining) throw new Malformed("length " + n + " past the end of the data");
         return (int) n;
@@ -179,7 +200,7 @@ final class TcfValues {
 
     private static String clip(String s) { return s.length() > 40 ? s.substring(0, 40) + "..." : s; }
 
-    private static Object dec(String s, int[] p, int depth) throws Malformed {
+    private static Object dec(String s, int[] p, int depth, long[] budget) throws Malformed {
         if (depth > MAX_DEPTH + 1) throw new Malformed("nested too deep");
         if (p[0] >= s.length()) throw new Malformed("truncated value");
         char t = s.charAt(p[0]++);
@@ -205,12 +226,12 @@ final class TcfValues {
                 case 'N': return new BigInteger(num(s, p));
                 case 'M': {
                     String[] parts = until(s, p, ';').split(",", -1);
-                    if (parts.length != 2 || !parts[0].matches("-?[0-9]{1,100000}") || !parts[1].matches("-?[0-9]{1,10}")) throw new Malformed("bad BigDecimal");
+                    if (parts.length != 2 || !BIG.matcher(parts[0]).matches() || !SCALE.matcher(parts[1]).matches()) throw new Malformed("bad BigDecimal");
                     return new BigDecimal(new BigInteger(parts[0]), Integer.parseInt(parts[1]));
                 }
                 case 's': return lenStr(s, p);
-                case 'A': return decArray(s, p, depth);
-                case 'L': case 'E': case 'H': return decCollection(t, s, p, depth);
+                case 'A': return decArray(s, p, depth, budget);
+                case 'L': case 'E': case 'H': return decCollection(t, s, p, depth, budget);
                 default: throw new Malformed("unknown tag '" + t + "'");
             }
         } catch (NumberFormatException e) {
@@ -220,17 +241,17 @@ final class TcfValues {
 
     private static String num(String s, int[] p) throws Malformed {
         String d = until(s, p, ';');
-        if (!d.matches("-?[0-9]{1,4000}")) throw new Malformed("bad number " + clip(d));
+        if (!NUM.matcher(d).matches()) throw new Malformed("bad number " + clip(d));
         return d;
     }
 
     private static String hex(String s, int[] p) throws Malformed {
         String d = until(s, p, ';');
-        if (!d.matches("[0-9a-f]{1,16}")) throw new Malformed("bad bits " + clip(d));
+        if (!HEX.matcher(d).matches()) throw new Malformed("bad bits " + clip(d));
         return d;
     }
 
-    private static Object decArray(String s, int[] p, int depth) throws Malformed {
+    private static Object decArray(String s, int[] p, int depth, long[] budget) throws Malformed {
         String name = lenStr(s, p);
         if (!ARRAY_NAME.matcher(name).matches()) throw new Malformed("array class not allowed: " + clip(name));
         int n = count(until(s, p, ';'), s.length() - p[0]);
@@ -239,7 +260,7 @@ final class TcfValues {
         Class<?> comp = cls.getComponentType();
         Object arr = Array.newInstance(comp, n);
         for (int i = 0; i < n; i++) {
-            Object e = dec(s, p, depth + 1);
+            Object e = dec(s, p, depth + 1, budget);
             if (comp.isPrimitive()) {
                 if (e == null || e.getClass() != Array.get(arr, 0).getClass()) throw new Malformed("element " + i + " does not fit " + name);
             } else if (e != null && !comp.isInstance(e)) {
@@ -251,29 +272,49 @@ final class TcfValues {
     }
 
     @SuppressWarnings("unchecked")
-    private static Object decCollection(char t, String s, int[] p, int depth) throws Malformed {
+    private static Object decCollection(char t, String s, int[] p, int depth, long[] budget) throws Malformed {
         String kind = lenStr(s, p);
         int n = count(until(s, p, ';'), s.length() - p[0]);
         Object out;
+        boolean hashed = false;
         switch (t + kind) {
             case "LArrayList": case "LList": out = new ArrayList<>(); break;
             case "LLinkedList": out = new LinkedList<>(); break;
-            case "EHashSet": out = new HashSet<>(); break;
-            case "ELinkedHashSet": case "ESet": out = new LinkedHashSet<>(); break;
+            case "EHashSet": out = new HashSet<>(); hashed = true; break;
+            case "ELinkedHashSet": case "ESet": out = new LinkedHashSet<>(); hashed = true; break;
             case "ETreeSet": out = new TreeSet<>(); break;
-            case "HHashMap": out = new HashMap<>(); break;
-            case "HLinkedHashMap": case "HMap": out = new LinkedHashMap<>(); break;
+            case "HHashMap": out = new HashMap<>(); hashed = true; break;
+            case "HLinkedHashMap": case "HMap": out = new LinkedHashMap<>(); hashed = true; break;
             case "HTreeMap": out = new TreeMap<>(); break;
             default: throw new Malformed("unknown collection kind " + clip(kind));
         }
-        try {
-            for (int i = 0; i < n; i++) {
-                Object a = dec(s, p, depth + 1);
-                if (t == 'H') ((Map<Object, Object>) out).put(a, dec(s, p, depth + 1));
-                else ((Collection<Object>) out).add(a);
+        // Decode every element first; a hashed kind is checked for hashCode collisions before it is built.
+        Object[] items = new Object[t == 'H' ? 2 * n : n];
+        Map<Integer, int[]> sameHash = hashed ? new HashMap<>() : null;
+        for (int i = 0, k = 0; i < n; i++) {
+            int start = p[0];
+            Object a = dec(s, p, depth + 1, budget);
+            items[k++] = a;
+            if (hashed) {
+                int[] c = sameHash.computeIfAbsent(a == null ? 0 : a.hashCode(), h -> new int[1]);
+                budget[0] -= (long) c[0]++ * (p[0] - start);
+                if (budget[0] < 0) {
+                    throw new Refused("a " + kind + " of " + n + " elements whose elements collide on hashCode too often (" + c[0]
+                            + " share one hash code) to be rebuilt and judged in bounded time");
+                }
             }
+            if (t == 'H') items[k++] = dec(s, p, depth + 1, budget);
+        }
+        try {
+            if (t == 'H') for (int i = 0; i < items.length; i += 2) ((Map<Object, Object>) out).put(items[i], items[i + 1]);
+            else for (Object a : items) ((Collection<Object>) out).add(a);
         } catch (ClassCastException | NullPointerException e) {
             throw new Malformed("a " + kind + " that cannot hold its elements: " + e);
+        }
+        int size = out instanceof Map ? ((Map<?, ?>) out).size() : ((Collection<?>) out).size();
+        if (size != n) {  // a set / map that held equal elements: one changed after it was added
+            throw new Refused("a " + kind + " holding " + n + (t == 'H' ? " keys" : " elements") + " of which only " + size
+                    + " are distinct (an element changed after it was added): not a valid " + kind);
         }
         return out;
     }
