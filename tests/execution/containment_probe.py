@@ -100,6 +100,22 @@ PROBES = {
                     "    for ring in (-4, -5, -3):\n"
                     "        key = SYS(NR['keyctl'], 10, ring, b'user', b'tcf-carry-{marker}', 0)\n"
                     "        if key > 0:\n            found.append(ring)\n" + RAISE,
+    # Kernel interfaces no program needs: new (user) namespaces, io_uring, bpf, userfaultfd, perf events.
+    "kernel_surfaces": "import ctypes, json, os\ndef f():\n    found = []\n"
+                       "    libc = ctypes.CDLL(None, use_errno=True)\n"
+                       "    nr = {{'x86_64': {{'io_uring_setup': 425, 'bpf': 321, 'userfaultfd': 323, 'perf_event_open': 298}},\n"
+                       "          'aarch64': {{'io_uring_setup': 425, 'bpf': 280, 'userfaultfd': 282, 'perf_event_open': 241}}}}[os.uname().machine]\n"
+                       "    params = ctypes.create_string_buffer(120)\n"
+                       "    attr = ctypes.create_string_buffer(128)\n"
+                       "    attr[4] = bytes([112])  # perf_event_attr.size\n"
+                       "    tries = {{'io_uring': (nr['io_uring_setup'], 1, params), 'bpf': (nr['bpf'], 0, attr, 64),\n"
+                       "             'userfaultfd': (nr['userfaultfd'], 0), 'perf': (nr['perf_event_open'], attr, 0, -1, -1, 0)}}\n"
+                       "    for name, args in tries.items():\n"
+                       "        if libc.syscall(*args) >= 0:\n            found.append(name)\n"
+                       "    for flag, name in ((0x10000000, 'userns'), (0x20000, 'mountns'), (0x40000000, 'netns')):\n"
+                       "        if libc.unshare(flag) == 0:\n            found.append(name)\n"
+                       "    try:\n        fd = os.open('/proc/1/ns/net', os.O_RDONLY)\n        if libc.setns(fd, 0) == 0:\n            found.append('setns')\n"
+                       "    except OSError:\n        pass\n" + RAISE,
     # Address families the network namespace does not cover (vsock reaches the hypervisor).
     "socket_families": "import json, socket\ndef f():\n    found = []\n"
                        "    for fam in (40, 16, 17, 21, 30, 38, 41, 44):  # vsock, netlink, packet, rds, tipc, alg, kcm, xdp\n"

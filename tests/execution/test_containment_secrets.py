@@ -27,3 +27,10 @@ def test_no_socket_of_a_family_the_network_namespace_does_not_cover(mode):
     if not r["refused"]:
         # vsock (the hypervisor), packet, netlink, rds, tipc, alg, kcm, xdp: none can be created.
         assert r["programs"]["socket_families"]["found"] == [], r["programs"]["socket_families"]
+
+
+@pytest.mark.parametrize("mode", MODES)
+def test_no_new_namespaces_nor_io_uring_bpf_userfaultfd_perf(mode):
+    r = run_mode(mode)
+    if not r["refused"]:
+        assert r["programs"]["kernel_surfaces"]["found"] == [], r["programs"]["kernel_surfaces"]

@@ -5,8 +5,8 @@ Usage: python -I launcher.py --uid-base BASE --classes DIR [--no-isolation] -- j
 It enters the same namespaces and minimal file-system view as the Python side
 (:func:`sandbox.isolation.setup_isolation`, with the JDK bound read-only), copies the worker's
 class files into the JVM's private ``/tmp`` (gone with it: no folder left on the host), sets
-rlimits, drops to the sandbox uid where possible, installs a seccomp filter that denies creating
-processes (threads stay allowed), asks the kernel to kill the JVM when the parent dies, and
+rlimits, drops to the sandbox uid where possible, installs seccomp filters that deny creating
+processes (threads stay allowed) and namespaces (plus :func:`seccomp.deny_escapes`), asks the kernel to kill the JVM when the parent dies, and
 ``execv``'s the JVM. Without a file-system view the classes are read from the cache folder as is. Before the exec it writes one JSON line with the isolation facts on
 stdout, so the parent reads that line, then the JVM's hello line.
 """
@@ -78,7 +78,7 @@ def main(argv: list[str]) -> None:
     if isolate:
         # Programs run as threads of this JVM: none may start a process (ProcessBuilder, Runtime.exec),
         # so nothing a program starts can outlive it. Threads stay allowed.
-        seccomp.deny_process_creation()
+        seccomp.deny_namespaces(processes=True)
         info["no_fork"] = True
     env = {"PATH": "/usr/local/bin:/usr/bin:/bin", "LANG": "C.UTF-8", "HOME": "/tmp"}
     if os.environ.get("JAVA_HOME"):

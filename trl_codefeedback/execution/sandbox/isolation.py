@@ -424,8 +424,9 @@ def _enter_program(limits: dict, uid: int, workdir: str, fds: tuple[int, ...], v
         os.setuid(uid)
     if mode != "none":
         oscalls.clear_capabilities()  # (namespace) root keeps none: it cannot remount the view
-    if no_fork:
-        seccomp.deny_process_creation()
+    if seccomp.supported():
+        # Inside its own view now: no new namespaces from here on (and, without a cgroup, no processes).
+        seccomp.deny_namespaces(processes=no_fork)
     os.chdir(workdir)
     if workdir != VIEW_WORKDIR:
         os.environ["HOME"] = os.environ["TMPDIR"] = workdir

@@ -1,22 +1,29 @@
 """Seccomp filters for program processes, stdlib only.
 
-Two filters, stacked where both apply:
+Filters, stacked where several apply:
 
 * :func:`deny_escapes`, on every sandboxed process (the zygote installs it once, so every program
-  inherits it; also the worker JVMs): no kernel keyrings (``add_key``, ``request_key``,
-  ``keyctl``: a uid's keyring outlives every process, so one program could leave data for the
-  next, and in weak mode read the trainer's keys) and no sockets of address families a network
-  namespace does not cover (only ``AF_UNIX``, ``AF_INET`` and ``AF_INET6`` may be created; e.g.
-  ``AF_VSOCK`` reaches the hypervisor from inside any network namespace).
+  inherits it; also the worker JVMs):
+
+  - no kernel keyrings (``add_key``, ``request_key``, ``keyctl``): a uid's keyring outlives every
+    process, so one program could leave data for the next, and in weak mode read the trainer's keys;
+  - no sockets of address families a network namespace does not cover: only ``AF_UNIX``,
+    ``AF_INET`` and ``AF_INET6`` may be created (``AF_VSOCK`` reaches the hypervisor from inside
+    any network namespace);
+  - none of the kernel interfaces that bypass system-call filtering or mostly serve exploits and
+    side channels: ``io_uring`` (its operations are not system calls a filter sees), ``bpf``,
+    ``userfaultfd``, ``perf_event_open``.
+* :func:`deny_namespaces` (each program, once it is inside its own view; worker JVMs): no new
+  namespaces (``unshare``, ``setns``, ``clone`` with a ``CLONE_NEW*`` flag): user namespaces are
+  the largest kernel attack surface open to an unprivileged process, and no program needs one.
 * :func:`deny_process_creation`, where the whole process tree cannot be limited or measured (no
   cgroup, or one without CPU accounting): a program that cannot fork holds at most its own
   ``RLIMIT_AS`` and leaves nothing running. Also applied to worker JVMs, whose programs run as
-  threads. ``fork``/``vfork`` and ``clone`` without ``CLONE_THREAD`` fail with EPERM; ``clone3``
-  (whose flags a filter cannot read) fails with ENOSYS, so the C library falls back to ``clone``
-  for threads.
+  threads. ``fork``/``vfork`` and ``clone`` without ``CLONE_THREAD`` fail with EPERM.
 
-System calls of a foreign ABI (i386 ``int 0x80``, x32) are denied by both, so neither can be
-side-stepped through them.
+``clone3`` (whose flags a filter cannot read) fails with ENOSYS wherever ``clone`` flags are
+checked, so the C library falls back to ``clone``. System calls of a foreign ABI (i386
+``int 0x80``, x32) are denied by every filter, so none can be side-stepped through them.
 """
 
 from __future__ import annotations
@@ -33,11 +40,18 @@ except ImportError:
 # arch: (AUDIT_ARCH, {name: nr})
 ARCH = {
     "x86_64": (0xC000003E, {"clone": 56, "fork": 57, "vfork": 58, "clone3": 435, "socket": 41, "socketpair": 53,
-                            "add_key": 248, "request_key": 249, "keyctl": 250}),
+                            "add_key": 248, "request_key": 249, "keyctl": 250, "unshare": 272, "setns": 308,
+                            "io_uring_setup": 425, "io_uring_enter": 426, "io_uring_register": 427,
+                            "bpf": 321, "userfaultfd": 323, "perf_event_open": 298}),
     "aarch64": (0xC00000B7, {"clone": 220, "clone3": 435, "socket": 198, "socketpair": 199,
-                             "add_key": 217, "request_key": 218, "keyctl": 219}),
+                             "add_key": 217, "request_key": 218, "keyctl": 219, "unshare": 97, "setns": 268,
+                             "io_uring_setup": 425, "io_uring_enter": 426, "io_uring_register": 427,
+                             "bpf": 280, "userfaultfd": 282, "perf_event_open": 241}),
 }
+ESCAPES = ("add_key", "request_key", "keyctl", "io_uring_setup", "io_uring_enter", "io_uring_register",
+           "bpf", "userfaultfd", "perf_event_open")
 CLONE_THREAD = 0x00010000
+CLONE_NEW_ANY = 0x7E020000  # NEWNS | NEWCGROUP | NEWUTS | NEWIPC | NEWUSER | NEWPID | NEWNET
 X32_BIT = 0x40000000
 ALLOWED_FAMILIES = (1, 2, 10)  # AF_UNIX, AF_INET, AF_INET6
 LD_W_ABS, JEQ, JGE, JSET, RET = 0x20, 0x15, 0x35, 0x45, 0x06
@@ -79,24 +93,33 @@ def _assemble(body: list[tuple]) -> list[tuple[int, int, int, int]]:
     return out
 
 
-def _program(*, escapes: bool, processes: bool) -> list[tuple[int, int, int, int]]:
+def _program(*, escapes: bool = False, namespaces: bool = False, processes: bool = False) -> list[tuple[int, int, int, int]]:
     audit, nrs = ARCH[os.uname().machine]
     body: list[tuple] = [(LD_W_ABS, 0, 0, OFFSET_ARCH), (JEQ, 0, "eperm", audit), (LD_W_ABS, 0, 0, OFFSET_NR)]
     if audit == 0xC000003E:
         body.append((JGE, "eperm", 0, X32_BIT))
     if escapes:
-        body += [(JEQ, "eperm", 0, nrs[name]) for name in ("add_key", "request_key", "keyctl")]
+        body += [(JEQ, "eperm", 0, nrs[name]) for name in ESCAPES]
         body += [(JEQ, "family", 0, nrs[name]) for name in ("socket", "socketpair")]
+    if namespaces:
+        body += [(JEQ, "eperm", 0, nrs[name]) for name in ("unshare", "setns")]
     if processes:
         body += [(JEQ, "eperm", 0, nrs[name]) for name in ("fork", "vfork") if name in nrs]
+    if namespaces or processes:
         body += [(JEQ, "enosys", 0, nrs["clone3"]), (JEQ, "clone", 0, nrs["clone"])]
     body.append((RET, 0, 0, ALLOW))
     if escapes:
         body += [("label", "family"), (LD_W_ABS, 0, 0, OFFSET_ARG0)]
         body += [(JEQ, "allow", 0, family) for family in ALLOWED_FAMILIES]
         body.append((RET, 0, 0, ERRNO | errno.EAFNOSUPPORT))
-    if processes:
-        body += [("label", "clone"), (LD_W_ABS, 0, 0, OFFSET_ARG0), (JSET, "allow", 0, CLONE_THREAD), (RET, 0, 0, ERRNO | errno.EPERM)]
+    if namespaces or processes:
+        body += [("label", "clone"), (LD_W_ABS, 0, 0, OFFSET_ARG0)]
+        if namespaces:
+            body.append((JSET, "eperm", 0, CLONE_NEW_ANY))
+        if processes:
+            body += [(JSET, "allow", 0, CLONE_THREAD), (RET, 0, 0, ERRNO | errno.EPERM)]
+        else:
+            body.append((RET, 0, 0, ALLOW))
     body += [("label", "allow"), (RET, 0, 0, ALLOW), ("label", "eperm"), (RET, 0, 0, ERRNO | errno.EPERM),
              ("label", "enosys"), (RET, 0, 0, ERRNO | errno.ENOSYS)]
     return _assemble(body)
@@ -113,11 +136,17 @@ def _install(prog: list[tuple[int, int, int, int]]) -> None:
 
 
 def deny_escapes() -> None:
-    """Install the keyring / socket-family filter on this process (inherited by children, threads and
-    across exec). Raises OSError."""
-    _install(_program(escapes=True, processes=False))
+    """Install the keyring / socket-family / io_uring-and-friends filter on this process (inherited by
+    children, threads and across exec). Raises OSError."""
+    _install(_program(escapes=True))
+
+
+def deny_namespaces(*, processes: bool = False) -> None:
+    """Install the no-new-namespaces filter (``processes``: no new processes either, in the same
+    filter). Raises OSError."""
+    _install(_program(namespaces=True, processes=processes))
 
 
 def deny_process_creation() -> None:
     """Install the no-new-processes filter on this process (inherited by its threads and across exec). Raises OSError."""
-    _install(_program(escapes=False, processes=True))
+    _install(_program(processes=True))
