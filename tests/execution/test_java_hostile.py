@@ -193,3 +193,51 @@ def test_lone_surrogates_reach_the_oracle_unchanged(backend, expected, status):
     code = 'import java.util.*;\nclass Sol {\n    static String s(int n) {\n        return "a\\uD800b";\n    }\n}\n'
     fb = run(backend, java(code, test))
     assert fb.status is status, fb
+
+
+# ---------------------------------------------------------------- 4. /proc and /dev through other spellings
+
+PROBE_TEST = one_check("String x0 = Probe.go();", 'String v0 = "?";')
+
+
+def probe(body: str) -> Program:
+    return java("import java.util.*;\nimport java.io.*;\nimport java.nio.file.*;\nclass Probe {\n    static String go() {\n"
+                "        StringBuilder out = new StringBuilder();\n" + body + "\n        return out.toString();\n    }\n}\n", PROBE_TEST)
+
+
+def read_each(paths) -> str:
+    arr = ", ".join('"' + p + '"' for p in paths)
+    return ("        for (String p : new String[] {" + arr + "}) {\n"
+            "            try { Files.readAllBytes(Paths.get(p)); out.append(p).append(\" READ|\"); }\n"
+            "            catch (SecurityException e) { out.append(p).append(\" DENIED|\"); }\n"
+            "            catch (Throwable e) { out.append(p).append(\" \").append(e.getClass().getSimpleName()).append(\"|\"); }\n        }\n")
+
+
+PROC_SPELLINGS = ["/./proc/self/cmdline", "/tmp/../proc/self/status", "../proc/self/cmdline", "../../../proc/1/cmdline",
+                  "/proc//self/environ", "//proc/self/cmdline", "/sys/../proc/self/environ", "/dev/fd/0", "/dev/./stdin",
+                  "/dev/../proc/self/maps", "/./dev/shm/x"]
+
+
+def test_proc_and_dev_are_denied_however_spelt(backend):
+    fb = run(backend, probe(read_each(PROC_SPELLINGS) + read_each(["/dev/./null", "/dev/zero/../null"]) +
+                            "        try { out.append(new File(\"/./proc\").list().length); } catch (SecurityException e) { out.append(\"LIST DENIED|\"); }\n"
+                            "        try { out.append(ProcessHandle.current().parent().get().info().commandLine()); }"
+                            " catch (SecurityException e) { out.append(\"PH DENIED|\"); }\n"))
+    assert fb.status is Status.FAILED and fb.error_type == "WrongAnswer", fb
+    report = fb.error_message.split("x0 = ", 1)[1]
+    for p in PROC_SPELLINGS:
+        assert f"{p} DENIED|" in report, report
+    assert "/dev/./null READ|" in report and "LIST DENIED|" in report and "PH DENIED|" in report, report
+
+
+def test_symlink_into_proc_is_denied(tmp_path):
+    """A path outside /proc whose canonical form is inside it (without namespaces, so the JVM sees tmp_path)."""
+    (tmp_path / "self").symlink_to("/proc/self")
+    (tmp_path / "dir").mkdir()
+    (tmp_path / "dir" / "plain.txt").write_text("hello")
+    body = read_each([f"{tmp_path}/self/cmdline", f"{tmp_path}/dir/../self/environ", f"{tmp_path}/dir/plain.txt"])
+    with JavaBackend(1, isolate=False) as be:
+        fb = run(be, probe(body))
+    report = fb.error_message.split("x0 = ", 1)[1]
+    assert f"{tmp_path}/self/cmdline DENIED|" in report and f"{tmp_path}/dir/../self/environ DENIED|" in report, report
+    assert f"{tmp_path}/dir/plain.txt READ|" in report, report

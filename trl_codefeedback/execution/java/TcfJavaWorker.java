@@ -11,7 +11,8 @@
 // loaded by a fresh class loader per program (parent: the platform loader) with their own
 // ProtectionDomain; a SecurityManager denies, whenever a program class is on the access-control
 // stack (threads it starts, finalizers, callbacks from JDK code) or the thread belongs to the
-// program's thread group: System.exit / halt, processes, file writes, /proc and /dev reads,
+// program's thread group: System.exit / halt, processes (also ProcessHandle), file writes, /proc and /dev reads
+// (judged on the normalised and the canonical path),
 // sockets, raw file descriptors, replacing System.in/out/err, reflection past access checks
 // (sun.misc.Unsafe, the worker's fields), internal packages, class loaders, system properties,
 // and starting or touching threads outside its own thread group.
@@ -102,18 +103,52 @@ public final class TcfJavaWorker {
                     || name.startsWith("accessClassInPackage.sun.") || name.startsWith("accessClassInPackage.jdk.")
                     || name.startsWith("accessClassInPackage.com.sun.") || name.equals("defineClassInPackage")
                     || name.equals("enableContextClassLoaderOverride") || name.equals("setDefaultUncaughtExceptionHandler")
-                    || name.equals("shutdownHooks") || name.startsWith("loadLibrary") || name.equals("accessSystemModules");
+                    || name.equals("shutdownHooks") || name.startsWith("loadLibrary") || name.equals("accessSystemModules")
+                    || name.equals("manageProcess");  // ProcessHandle: the host's processes and their command lines
         }
         if (p instanceof ReflectPermission) return name.equals("suppressAccessChecks");
         if (p instanceof ManagementPermission) return name.equals("control");  // e.g. switching off the CPU clocks
         if (p instanceof PropertyPermission) return p.getActions().contains("write");
-        if (p instanceof FilePermission) {
-            return (name.startsWith("/proc") || name.startsWith("/dev")) && !name.equals("/dev/urandom")
-                    && !name.equals("/dev/random") && !name.equals("/dev/null") && !name.equals("/dev/zero");
-        }
+        if (p instanceof FilePermission) return hostPath(name);
         if (p instanceof SecurityPermission) {
             return name.startsWith("set") || name.startsWith("insert") || name.startsWith("remove") || name.startsWith("putProvider")
                     || name.startsWith("clearProvider") || name.equals("createAccessControlContext");
+        }
+        return false;
+    }
+
+    private static final Set<String> OPEN_DEVICES = Set.of("/dev/urandom", "/dev/random", "/dev/null", "/dev/zero");
+
+    /**
+     * Whether a FilePermission name reaches /proc or /dev (but the harmless devices). The name is the
+     * path as the program spelt it ("/./proc", "/tmp/../proc", "../proc", "/dev/fd/3", a symlink such
+     * as /etc/mtab): it is judged by its absolute, normalised form and by its canonical form (symlinks
+     * resolved where they exist); a wildcard ("dir/-", "dir/*", "<<ALL FILES>>") by whether it covers them.
+     */
+    static boolean hostPath(String name) {
+        if (name.equals("<<ALL FILES>>")) return true;
+        boolean wild = name.equals("-") || name.equals("*") || name.endsWith("/-") || name.endsWith("/*");
+        String base = wild ? name.substring(0, name.length() - 1) : name;
+        String b = base.isEmpty() ? "." : base;
+        List<String> forms = AccessController.doPrivileged((PrivilegedAction<List<String>>) () -> {
+            List<String> out = new ArrayList<>();
+            try {
+                out.add(java.nio.file.Paths.get(b).toAbsolutePath().normalize().toString());
+                out.add(new File(b).getCanonicalPath());
+            } catch (IOException | RuntimeException e) {
+                return null;  // a name no path can have (NUL...): refused
+            }
+            return out;
+        });
+        if (forms == null) return true;
+        for (String f : forms) {
+            for (String root : new String[] {"/proc", "/dev"}) {
+                if (f.equals(root) || f.startsWith(root + "/")) {
+                    if (!(wild || root.equals("/proc")) && OPEN_DEVICES.contains(f)) continue;
+                    return true;
+                }
+                if (wild && (f.equals("/") || (root + "/").startsWith(f + "/"))) return true;  // a wildcard over /proc or /dev
+            }
         }
         return false;
     }
