@@ -210,16 +210,23 @@ def member_pids(cg: dict) -> list[int] | None:
 def cpu_usage_s(cg: dict) -> float | None:
     """CPU seconds used by every process that ever ran in this worker's cgroup (the zygote's
     included, exited processes too: the kernel keeps the sum), or None when not available."""
-    if "name" not in cg or "cpu_dir" not in cg:
+    if "cpu_dir" not in cg:
         return None
+    if "name" not in cg:
+        return 0.0  # not made yet: the first create() makes it, starting from nothing
     try:
+        fd = cg.get("cpu_fd")
+        if fd is None:  # opened once, read from the start each time
+            name = "cpu.stat" if cg["version"] == 2 else "cpuacct.usage"
+            fd = cg["cpu_fd"] = os.open(f"{cg['name']}/{name}", os.O_RDONLY, dir_fd=cg["dirs"][cg["cpu_dir"]])
+        text = os.pread(fd, 4096, 0).decode()
         if cg["version"] == 2:
-            for line in _read(cg["dirs"][cg["cpu_dir"]], f"{cg['name']}/cpu.stat").splitlines():
+            for line in text.splitlines():
                 key, _, val = line.partition(" ")
                 if key == "usage_usec":
                     return int(val) / 1e6
             return None
-        return int(_read(cg["dirs"][cg["cpu_dir"]], f"{cg['name']}/cpuacct.usage")) / 1e9
+        return int(text) / 1e9
     except (OSError, ValueError):
         return None
 

@@ -147,6 +147,7 @@ def setup_isolation(sandbox_uid: int, tmp_size_mb: int, *, ro_paths=(), use_cgro
         pass
     try:
         seccomp.deny_escapes()  # keyrings, socket families no namespace covers: for every program
+        seccomp.prepare_program_filters()
         info["syscall_filter"] = True
     except OSError as e:
         info["syscall_filter"] = False

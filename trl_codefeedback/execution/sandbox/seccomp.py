@@ -125,28 +125,48 @@ def _program(*, escapes: bool = False, namespaces: bool = False, processes: bool
     return _assemble(body)
 
 
-def _install(prog: list[tuple[int, int, int, int]]) -> None:
+_PREPARED: dict[tuple, tuple] = {}  # filter flags -> (ctypes array, sock_fprog): built once, in the zygote
+
+
+def _prepared(**flags) -> tuple:
+    """The filter's ctypes structures, built once per process (a forked program only reads them:
+    no allocation, no copy-on-write faults for building them per program)."""
+    key = tuple(sorted(flags.items()))
+    if key not in _PREPARED:
+        prog = _program(**flags)
+        arr = (_Filter * len(prog))(*[_Filter(c, jt, jf, k) for c, jt, jf, k in prog])
+        _PREPARED[key] = (arr, _Prog(len(prog), arr))
+    return _PREPARED[key]
+
+
+def _install(**flags) -> None:
     if not supported():
         raise OSError(errno.ENOSYS, f"seccomp filter: unsupported architecture {os.uname().machine}")
-    arr = (_Filter * len(prog))(*[_Filter(c, jt, jf, k) for c, jt, jf, k in prog])
-    fprog = _Prog(len(prog), arr)
+    _, fprog = _prepared(**flags)
     osc.set_no_new_privs()
     ret = osc.libc().prctl(PR_SET_SECCOMP, ctypes.c_ulong(SECCOMP_MODE_FILTER), ctypes.byref(fprog), ctypes.c_ulong(0), ctypes.c_ulong(0))
     osc.check(ret, "prctl(PR_SET_SECCOMP)")
 
 
+def prepare_program_filters() -> None:
+    """Build the per-program filters now (in the zygote, before it forks programs)."""
+    if supported():
+        for processes in (False, True):
+            _prepared(namespaces=True, processes=processes)
+
+
 def deny_escapes() -> None:
     """Install the keyring / socket-family / io_uring-and-friends filter on this process (inherited by
     children, threads and across exec). Raises OSError."""
-    _install(_program(escapes=True))
+    _install(escapes=True)
 
 
 def deny_namespaces(*, processes: bool = False) -> None:
     """Install the no-new-namespaces filter (``processes``: no new processes either, in the same
     filter). Raises OSError."""
-    _install(_program(namespaces=True, processes=processes))
+    _install(namespaces=True, processes=processes)
 
 
 def deny_process_creation() -> None:
     """Install the no-new-processes filter on this process (inherited by its threads and across exec). Raises OSError."""
-    _install(_program(processes=True))
+    _install(processes=True)

@@ -90,11 +90,8 @@ def serve(sock: socket.socket, uid: int, info: dict) -> None:
             for fd in fds:
                 os.close(fd)
         status = _wait_program(sock, pid, cpu_base)
-        # Before finish_program kills what is left (their time so far), and after (their time in all).
-        cpu_at_exit = isolation.program_cpu_used(cpu_base)
-        facts = isolation.finish_program(pid, uid, info, workdir) or {}
-        cpu = max(cpu_at_exit, isolation.program_cpu_used(cpu_base, live=False))
-        _send(sock, {"exited": status, "oom": bool(facts.get("oom")), "cpu": cpu})
+        facts = isolation.finish_program(pid, uid, info, workdir) or {}  # everything killed and reaped
+        _send(sock, {"exited": status, "oom": bool(facts.get("oom")), "cpu": isolation.program_cpu_used(cpu_base, live=False)})
 
 
 def start_zygote(uid: int, isolate: bool, tmp_mb: int) -> tuple[socket.socket, int, dict]:
