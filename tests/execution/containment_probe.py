@@ -23,7 +23,7 @@ REPO = os.path.dirname(os.path.dirname(HERE))
 SYSTEM_PYTHON = "/usr/bin/python3"
 USER = "tcf-sandbox-ci"
 SECRET = "tcf-secret-7f3a9c"
-MODES = ("root", "venv_tmp", "user_ns", "root_no_sys_admin", "user_no_userns")
+MODES = ("root", "venv_tmp", "user_ns", "root_no_sys_admin", "docker_default", "user_no_userns")
 
 # ----------------------------------------------------------------------------- probes (run in the mode)
 
@@ -263,6 +263,9 @@ def mode_command(mode: str) -> tuple[list[str], dict]:
         return [_venv()], env
     if mode == "root_no_sys_admin":
         return ["setpriv", "--bounding-set", "-sys_admin", "--inh-caps", "-sys_admin", sys.executable], env
+    if mode == "docker_default":  # root, no CAP_SYS_ADMIN, and (as Docker's seccomp profile does) no user namespaces
+        return [SYSTEM_PYTHON, "-c", DENY_USERNS.format(here=HERE),
+                "setpriv", "--bounding-set", "-sys_admin", "--inh-caps", "-sys_admin", sys.executable], env
     user = ensure_user()
     as_user = ["setpriv", f"--reuid={user.pw_uid}", f"--regid={user.pw_gid}", "--clear-groups", SYSTEM_PYTHON]
     if mode == "user_ns":

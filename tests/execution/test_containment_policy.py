@@ -15,6 +15,14 @@ def test_refuses_without_user_namespaces_and_says_how_to_fix():
     assert r["programs"] == {}
 
 
+def test_default_docker_refuses_and_names_the_docker_flags():
+    # Root without CAP_SYS_ADMIN whose seccomp profile also blocks user namespaces (Docker's default):
+    # no mount or network namespace can be made, so it refuses, saying which flags give them.
+    r = run_mode("docker_default")
+    msg = r["refused"]
+    assert msg and "refusing to run" in msg and "--cap-add SYS_ADMIN" in msg and "TCF_ISOLATION=weak" in msg, msg
+
+
 def test_java_refuses_too_unless_weak():
     # The Java backend enforces the same policy: on this host it refuses (before, it ran outside any
     # view and a program could answer from the data set); with the weak opt-in it runs.
