@@ -241,3 +241,77 @@ def test_symlink_into_proc_is_denied(tmp_path):
     report = fb.error_message.split("x0 = ", 1)[1]
     assert f"{tmp_path}/self/cmdline DENIED|" in report and f"{tmp_path}/dir/../self/environ DENIED|" in report, report
     assert f"{tmp_path}/dir/plain.txt READ|" in report, report
+
+
+# ---------------------------------------------------------------- 3. nothing of a program runs after it, nor touches other threads
+
+SABOTAGE = """import java.util.*;
+class Sol {
+    static ThreadGroup sandbox, mine;
+    static class Bomb {
+        protected void finalize() {
+            while (true) {
+                try {
+                    Thread[] ts = new Thread[64];
+                    int n = sandbox.enumerate(ts, true);
+                    for (int i = 0; i < n; i++) if (ts[i].getThreadGroup() != mine && ts[i].getName().startsWith("tcf-check")) ts[i].stop();
+                    Thread.sleep(1);
+                } catch (Throwable t) { }
+            }
+        }
+    }
+    static List<Integer> f(int n) {
+        if (sandbox == null) {
+            mine = Thread.currentThread().getThreadGroup();
+            sandbox = mine.getParent();
+            new Bomb();
+            System.gc();
+        }
+        return Arrays.asList(3, 1, 4);
+    }
+}
+"""
+
+
+def test_finalizer_is_a_compile_error_and_later_programs_are_unaffected(backend):
+    bad, *good = run(backend, java(SABOTAGE, LIST_TEST), *[java(HONEST_LIST.replace("return", f"int k = {k};\n        return"), LIST_TEST)
+                                                          for k in range(3)])
+    not_passed(bad)
+    assert bad.status is Status.COMPILE_ERROR and bad.error_type == "finalizer.not.allowed" and bad.error_line == 5, bad
+    assert bad.error_scope.value == "line" and "finalize()" in bad.error_message
+    assert all(fb.status is Status.PASSED for fb in good), good
+
+
+@pytest.mark.parametrize("decl, line", [
+    ("class Stream extends javax.imageio.stream.ImageInputStreamImpl {\n"
+     "    public int read() { return -1; }\n    public int read(byte[] b, int o, int n) { return -1; }\n"
+     "    public void close() { while (true) { } }\n}\n", 2),
+    ("class G {\n    static Object g() { return new javax.imageio.stream.MemoryCacheImageInputStream(null) {\n"
+     "        public void close() { while (true) { } }\n    }; }\n}\n", 3),
+    ("class L {\n    static Object l() throws Exception {\n        return java.lang.invoke.MethodHandles.lookup().defineClass(new byte[0]);\n    }\n}\n", 4),
+    ("class L {\n    static java.util.function.Supplier<Object> s = java.lang.invoke.MethodHandles::lookup;\n}\n", 3),
+], ids=["extends-ImageInputStreamImpl", "anonymous-MemoryCacheImageInputStream", "lookup", "lookup-reference"])
+def test_ways_to_a_finalizer_are_compile_errors(backend, decl, line):
+    """JDK classes whose finalize() calls an overridable method, and Lookup.defineClass (classes from bytes, past the check)."""
+    code = "import java.util.*;\n" + decl + "class Sol {\n    static int g(int n) {\n        return 4242;\n    }\n}\n"
+    fb = run(backend, java(code, INT_TEST))
+    not_passed(fb)
+    assert fb.status is Status.COMPILE_ERROR and fb.error_type in ("finalizer.not.allowed", "lookup.not.allowed"), fb
+    assert fb.error_line == line, fb
+
+
+def test_program_code_touches_only_its_own_threads(backend):
+    body = """        Thread me = Thread.currentThread();
+        try { me.getThreadGroup().getParent(); out.append("PARENT|"); } catch (SecurityException e) { out.append("PARENT DENIED|"); }
+        try { me.setName("renamed"); out.append("OWN|"); } catch (SecurityException e) { out.append("OWN DENIED|"); }
+        java.util.concurrent.atomic.AtomicReference<String> pool = new java.util.concurrent.atomic.AtomicReference<>();
+        java.util.concurrent.ForkJoinPool.commonPool().execute(() -> {  // runs on a pool thread, outside the program's group
+            try { me.interrupt(); pool.set(Thread.currentThread() == me ? "SAME THREAD|" : "POOL|"); } catch (SecurityException e) { pool.set("POOL DENIED|"); }
+        });
+        for (int i = 0; i < 400 && pool.get() == null; i++) { try { Thread.sleep(5); } catch (InterruptedException e) { out.append("INTERRUPTED|"); } }
+        out.append(pool.get());
+        if (Thread.interrupted()) out.append("INTERRUPTED|");
+"""
+    fb = run(backend, probe(body))
+    report = fb.error_message.split("x0 = ", 1)[1]
+    assert report == "PARENT DENIED|OWN|POOL DENIED|", report

@@ -35,6 +35,7 @@ import com.sun.source.util.*;
 
 public final class TcfJavaWorker {
     private static final ThreadGroup SANDBOX = new ThreadGroup("tcf-sandbox");
+    private static final String PROGRAM_LOADER = "tcf-program";
     private static PrintStream proto;
     private static TcfCommon.Compiler compiler;
     private static volatile boolean exitAttempted;
@@ -64,6 +65,17 @@ public final class TcfJavaWorker {
     }
 
     static boolean inSandbox(ThreadGroup g) { return g != null && (g == SANDBOX || SANDBOX.parentOf(g)); }
+
+    /** The thread group of the program now running (null between programs). */
+    private static volatile ThreadGroup running;
+
+    static boolean within(ThreadGroup g, ThreadGroup top) { return g != null && top != null && (g == top || top.parentOf(g)); }
+
+    /** {@code g} and the current thread's group both belong to the program now running. */
+    static boolean ownGroup(ThreadGroup g) {
+        ThreadGroup r = running;
+        return within(g, r) && within(Thread.currentThread().getThreadGroup(), r);
+    }
 
     /** A program class on the access-control stack (honours doPrivileged and inherited contexts). */
     static boolean candidateOnStack() {
@@ -176,12 +188,15 @@ public final class TcfJavaWorker {
             if (inSandbox()) throw trapExit(status);
             if (candidateOnStack()) throw new SecurityException("denied in sandbox: System.exit(" + status + ")");
         }
+        // Program code (a program class on the stack) may touch only the threads of the program now running,
+        // and only from one of them: not another program's, not the sandbox's, and nothing from a thread of the
+        // JVM's (Finalizer, common pool) where code of an earlier program might still run.
         @Override public void checkAccess(ThreadGroup g) {
-            if (!inSandbox(g) && candidateOnStack()) throw new SecurityException("denied in sandbox: a program may only use its own thread group");
+            if (!ownGroup(g) && candidateOnStack()) throw new SecurityException("denied in sandbox: a program may only use its own thread group");
             super.checkAccess(g);
         }
         @Override public void checkAccess(Thread t) {
-            if (!inSandbox(t.getThreadGroup()) && candidateOnStack()) throw new SecurityException("denied in sandbox: a program may only touch its own threads");
+            if (!ownGroup(t.getThreadGroup()) && candidateOnStack()) throw new SecurityException("denied in sandbox: a program may only touch its own threads");
             super.checkAccess(t);
         }
     }
@@ -204,7 +219,7 @@ public final class TcfJavaWorker {
         private final Map<String, byte[]> classes;
         private final ProtectionDomain domain;
         ProgLoader(Map<String, byte[]> classes) {
-            super("tcf-program", ClassLoader.getPlatformClassLoader());
+            super(PROGRAM_LOADER, ClassLoader.getPlatformClassLoader());
             this.classes = classes;
             this.domain = new ProtectionDomain(new CodeSource(null, (java.security.cert.Certificate[]) null), null, this, null);
         }
@@ -298,10 +313,52 @@ public final class TcfJavaWorker {
                         }
                         return super.visitClass(c, v);
                     }
+                    @Override public Void visitMethod(MethodTree m, Void v) {
+                        long pos = trees.getSourcePositions().getStartPosition(unit, m);
+                        long line = pos < 0 ? -1 : lines.getLineNumber(pos);
+                        if (m.getName().contentEquals("finalize") && m.getParameters().isEmpty() && line >= 1 && line <= candLines) {
+                            extra.add(diag("finalizer.not.allowed", line, lines.getColumnNumber(pos), "a program may not declare finalize(): "
+                                    + "a finalizer runs in the JVM's finalizer thread after the program has ended"));
+                        }
+                        return super.visitMethod(m, v);
+                    }
                 }.scan(unit, null);
             }
             if (!extra.isEmpty()) return false;
             task.analyze();
+            // After attribution: a program class may not extend a JDK class whose finalizer calls methods it can
+            // override (javax.imageio streams, java.awt.Graphics...), nor take a full-privilege Lookup (which
+            // defines classes from bytes, past these checks).
+            for (CompilationUnitTree unit : units) {
+                LineMap lines = unit.getLineMap();
+                new TreePathScanner<Void, Void>() {
+                    long lineOf(Tree t) { long pos = trees.getSourcePositions().getStartPosition(unit, t); return pos < 0 ? -1 : lines.getLineNumber(pos); }
+                    long colOf(Tree t) { long pos = trees.getSourcePositions().getStartPosition(unit, t); return pos < 0 ? -1 : lines.getColumnNumber(pos); }
+                    @Override public Void visitClass(ClassTree c, Void v) {
+                        long line = lineOf(c);
+                        javax.lang.model.element.Element e = trees.getElement(getCurrentPath());
+                        String fin = e instanceof javax.lang.model.element.TypeElement ? inheritedFinalizer((javax.lang.model.element.TypeElement) e) : null;
+                        if (fin != null && line >= 1 && line <= candLines) {
+                            extra.add(diag("finalizer.not.allowed", line, colOf(c), "a program class may not extend " + fin
+                                    + ": its finalizer would run the program's code after the program has ended"));
+                        }
+                        return super.visitClass(c, v);
+                    }
+                    @Override public Void visitMethodInvocation(MethodInvocationTree m, Void v) { lookup(m); return super.visitMethodInvocation(m, v); }
+                    @Override public Void visitMemberReference(MemberReferenceTree m, Void v) { lookup(m); return super.visitMemberReference(m, v); }
+                    void lookup(Tree t) {
+                        javax.lang.model.element.Element e = trees.getElement(getCurrentPath());
+                        long line = lineOf(t);
+                        if (e != null && e.getSimpleName().contentEquals("lookup") && e.getEnclosingElement() instanceof javax.lang.model.element.TypeElement
+                                && ((javax.lang.model.element.TypeElement) e.getEnclosingElement()).getQualifiedName().contentEquals("java.lang.invoke.MethodHandles")
+                                && line >= 1 && line <= candLines) {
+                            extra.add(diag("lookup.not.allowed", line, colOf(t), "a program may not call MethodHandles.lookup(): "
+                                    + "a full-privilege Lookup defines classes from bytes"));
+                        }
+                    }
+                }.scan(unit, null);
+            }
+            if (!extra.isEmpty()) return false;
             // Classes the test part declares (e.g. double-brace `new HashMap(){{...}}` arguments), by binary name.
             javax.lang.model.util.Elements elements = task.getElements();
             for (CompilationUnitTree unit : units) {
@@ -322,6 +379,31 @@ public final class TcfJavaWorker {
         } catch (IOException | RuntimeException e) {
             return false;
         }
+    }
+
+    static String diag(String code, long line, long column, String message) {
+        return "{\"kind\":\"error\",\"code\":\"compiler.err." + code + "\",\"line\":" + line + ",\"column\":" + column
+                + ",\"start\":-1,\"end\":-1,\"message\":" + TcfCommon.q(message) + "}";
+    }
+
+    /** The first JDK superclass of {@code t} that declares finalize() (Object's and Enum's aside), or null. */
+    static String inheritedFinalizer(javax.lang.model.element.TypeElement t) {
+        javax.lang.model.type.TypeMirror sup = t.getSuperclass();
+        while (sup instanceof javax.lang.model.type.DeclaredType) {
+            javax.lang.model.element.TypeElement s = (javax.lang.model.element.TypeElement) ((javax.lang.model.type.DeclaredType) sup).asElement();
+            String name = s.getQualifiedName().toString();
+            if (name.equals("java.lang.Object") || name.equals("java.lang.Enum")) return null;
+            if (name.equals("java.util.concurrent.ThreadPoolExecutor")) { sup = s.getSuperclass(); continue; }  // its finalize() is empty
+            for (javax.lang.model.element.Element m : s.getEnclosedElements()) {
+                if (m.getKind() == javax.lang.model.element.ElementKind.METHOD && m.getSimpleName().contentEquals("finalize")
+                        && ((javax.lang.model.element.ExecutableElement) m).getParameters().isEmpty()
+                        && (name.startsWith("java.") || name.startsWith("javax.") || name.startsWith("jdk.") || name.startsWith("com.sun.") || name.startsWith("sun."))) {
+                    return name;
+                }
+            }
+            sup = s.getSuperclass();
+        }
+        return null;
     }
 
     static String handle(Map<String, String> req) throws Exception {
@@ -473,6 +555,18 @@ public final class TcfJavaWorker {
         ProgLoader loader = new ProgLoader(classes);
         Class<?> main = loader.loadClass(req.getOrDefault("main_class", "Main"));
         ThreadGroup group = new ThreadGroup(SANDBOX, "tcf-program");
+        running = group;
+        try {
+            return runIn(group, loader, main, testClasses, checks, file, candLines, compileMs, testMs, progMs, factor, testCpuNs, progCpuNs,
+                         testWallNs, maxChars, t0, progWallCap);
+        } finally {
+            running = null;
+        }
+    }
+
+    static String runIn(ThreadGroup group, ProgLoader loader, Class<?> main, Set<String> testClasses, String[] checks, String file, int candLines,
+                        long compileMs, long testMs, long progMs, BigDecimal factor, long testCpuNs, long progCpuNs, long testWallNs, int maxChars,
+                        long t0, long progWallCap) throws Exception {
         CpuMeter meter = new CpuMeter();
         StringBuilder out = new StringBuilder("\"status\":\"ran\",\"checks\":[");
         boolean recycle = false, stopAll = false;
@@ -563,6 +657,7 @@ public final class TcfJavaWorker {
             Thread.sleep(20);
             if (java.util.concurrent.ForkJoinPool.commonPool().getActiveThreadCount() > 0) recycle = true;  // program work still running there
         }
+        if (!recycle && programCodeOutside(group)) recycle = true;  // nothing of a program may run once it has ended
         out.append(",\"leftover_thread\":").append(still);
         if (exitAttempted) out.append(",\"exit_line\":").append(candidateLine(exitTrace, file, candLines));
         out.append(",\"compile_ms\":").append(compileMs)
@@ -571,6 +666,15 @@ public final class TcfJavaWorker {
            .append(",\"cpu_clock\":").append(cpuClock)
            .append(",\"recycle\":").append(recycle);
         return out.toString();
+    }
+
+    /** Some thread outside the program's group (the Finalizer, a JDK pool) is running code of a program's class. */
+    static boolean programCodeOutside(ThreadGroup group) {
+        for (Map.Entry<Thread, StackTraceElement[]> e : Thread.getAllStackTraces().entrySet()) {
+            if (e.getKey() == Thread.currentThread() || within(e.getKey().getThreadGroup(), group)) continue;
+            for (StackTraceElement f : e.getValue()) if (PROGRAM_LOADER.equals(f.getClassLoaderName())) return true;
+        }
+        return false;
     }
 
     @SuppressWarnings("deprecation")
