@@ -168,6 +168,13 @@ def probe(spec: dict) -> dict:
     report = {"uid": os.geteuid(), "python": sys.executable, "refused": None, "programs": {}}
     if spec.get("java"):
         report["java"] = probe_java(spec)
+    if spec.get("node"):  # the node service's programs against this rank (the trainer)
+        try:
+            with Executor(backend="node", workers=1, isolate=spec.get("isolate", True), cache_size=0) as node:
+                [fb] = node.run([Program(PROBES["secrets"].format(**fmt), tests)])
+            report["node_secrets"] = _program_report(fb)
+        except SandboxUnavailableError as e:
+            report["node_secrets"] = {"refused": str(e)}
     try:
         ex = Executor(workers=1, isolate=spec.get("isolate", True), cache_size=0)
         report["isolation"] = ex.isolation
@@ -317,19 +324,20 @@ def _read_text(path: str) -> str | None:
         return None
 
 
-def run_mode(mode: str, isolate=True, timeout: float = 120, java: bool = False) -> dict:
+def run_mode(mode: str, isolate=True, timeout: float = 120, java: bool = False, node: bool = False) -> dict:
     """Run every probe in ``mode`` once (cached), check the host around it; returns the report.
-    ``java``: also one Java program (in ``report["java"]``)."""
+    ``java``: also one Java program (in ``report["java"]``); ``node``: the secrets probe through the
+    node service too (``report["node_secrets"]``)."""
     if os.environ.get("TCF_CONTAINMENT_REPO"):  # a checkout to test instead of this one
         global REPO
         REPO = os.environ["TCF_CONTAINMENT_REPO"]
-    key = (mode, isolate, java)
+    key = (mode, isolate, java, node)
     if key in _CACHE:
         return _CACHE[key]
     base = tempfile.mkdtemp(prefix="tcf-containment-", dir="/tmp")
     marker = f"31{os.getpid()}{len(_CACHE)}"
     try:
-        spec = dict(host_setup(base), marker=marker, isolate=isolate, java=java)
+        spec = dict(host_setup(base), marker=marker, isolate=isolate, java=java, node=node)
         before = {d: set(os.listdir(d)) for d in ("/tmp", "/var/tmp", "/dev/shm")}
         prefix, env = mode_command(mode)
         proc = subprocess.run([*prefix, os.path.join(HERE, "containment_probe.py"), json.dumps(spec)],

@@ -15,6 +15,14 @@ def test_refuses_without_user_namespaces_and_says_how_to_fix():
     assert r["programs"] == {}
 
 
+def test_weak_node_service_ranks_are_not_dumpable_either():
+    # With Executor(backend="node") the rank talks to a service; its programs run as the rank's uid
+    # in weak mode, so the rank must make itself non-dumpable as a local executor does.
+    r = run_mode("user_no_userns", isolate="weak", node=True)
+    found = r["node_secrets"].get("found")
+    assert found is not None and [f for f in found if f.startswith("environ")] == [], r["node_secrets"]
+
+
 def test_default_docker_refuses_and_names_the_docker_flags():
     # Root without CAP_SYS_ADMIN whose seccomp profile also blocks user namespaces (Docker's default):
     # no mount or network namespace can be made, so it refuses, saying which flags give them.

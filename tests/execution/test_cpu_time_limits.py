@@ -245,3 +245,33 @@ def test_clock_verifies_a_late_answer():
     cpu.cpu = 1.3  # e.g. 4 threads for 0.33 s
     outcome = clock.verify(1.0)
     assert outcome is not None and "CPU-time limit" in outcome["msg"] and cpu.reads == 1
+
+
+def test_many_quick_tests_add_up_to_the_program_limit():
+    # 120 tests of 15 ms CPU each: no test runs long enough for a reading of its own, but together
+    # they use 1.8 s against a 1 s program limit (they used to pass, with cpu_time_s 0 in user-ns mode).
+    code = ("import time\n\ndef f(x):\n    t = time.process_time()\n    while time.process_time() - t < 0.015:\n"
+            "        pass\n    return x + 1\n")
+    tests = {"kind": "asserts", "asserts": [f"assert f({i}) == {i + 1}" for i in range(120)]}
+    with Executor(workers=1, limits=Limits(test_timeout_s=1.0, program_timeout_s=1.0), cache_size=0) as ex:
+        [fb] = ex.run([Program(code, tests)])
+    assert fb.status is Status.TIMEOUT and "program exceeded its CPU-time limit of 1 s" in fb.error_message, fb
+    assert fb.tests_passed < 100, fb.tests_passed
+
+
+def test_clock_reads_when_quick_answers_could_add_up_to_the_program_limit():
+    limits = {"test_timeout_s": 5.0, "program_timeout_s": 1.0, "wall_time_factor": 4.0}
+    reads = []
+
+    def read():
+        reads.append(1)
+        return 0.9
+
+    clock = ProgramClock(limits, read, now=0.0)
+    t = 0.0
+    for _ in range(60):  # 60 tests answered 20 ms after they started: no per-test reading
+        clock.start_test(t)
+        t += 0.02
+        assert clock.verify(t) is None
+    # 1.2 s of wall time could have used the 1 s budget (on any number of cores): a reading happened
+    assert reads, "no CPU reading although the program's budget could be used up"

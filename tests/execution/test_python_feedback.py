@@ -140,3 +140,24 @@ def test_stdio_compares_stdout_only(executor):
     code = "import sys\nx = int(input())\nprint('debug', x, file=sys.stderr)\nprint(x * 2)\n"
     tests = {"kind": "stdio", "cases": [{"input": "3\n", "output": "6\n"}]}
     assert executor.run([Program(code, tests)])[0].status is Status.PASSED
+
+
+STDIO_DOUBLE = {"kind": "stdio", "cases": [{"input": "3\n", "output": "6\n"}, {"input": "5\n", "output": "10\n"}]}
+
+
+def test_stdio_program_whose_work_runs_in_a_thread_passes(executor):
+    # A common APPS pattern: a bigger stack for a recursive solution, main() in a thread. CPython
+    # waits for non-daemon threads before it exits, so APPS's own evaluation sees their output.
+    code = ("import sys, threading\nthreading.stack_size(2**26)\n"
+            "def main():\n    print(int(sys.stdin.readline()) * 2)\n"
+            "threading.Thread(target=main).start()\n")
+    fb = run1(executor, code, STDIO_DOUBLE)
+    assert fb.status is Status.PASSED, fb
+
+
+def test_stdio_program_that_flushes_and_exits_with_0_passes(executor):
+    code = "import os, sys\nprint(int(input()) * 2)\nsys.stdout.flush()\nos._exit(0)\n"
+    fb = run1(executor, code, STDIO_DOUBLE)
+    assert fb.status is Status.PASSED, fb
+    failing = run1(executor, "import os, sys\nprint(int(input()) * 2)\nsys.stdout.flush()\nos._exit(3)\n", STDIO_DOUBLE)
+    assert failing.status is Status.RUNTIME_ERROR and failing.error_type == "EarlyExit", failing

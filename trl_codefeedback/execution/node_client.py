@@ -31,6 +31,7 @@ from typing import Sequence
 from trl_codefeedback.execution.feedback import Feedback
 from trl_codefeedback.execution.node_service import DEFAULT_GRACE_S, NodePaths, node_paths, program_to_dict, recv_msg, send_msg
 from trl_codefeedback.execution.program import Limits, Program, UnknownLanguageError
+from trl_codefeedback.execution.sandbox import policy
 from trl_codefeedback.execution.specs import TestSpecError, parse_test_spec
 
 logger = logging.getLogger(__name__)
@@ -226,6 +227,14 @@ class NodeClient:
             conn.close()
             return None
         self._hello = hello
+        if self.isolate and isinstance(hello.get("isolation"), dict):
+            # As a local executor does in this process: refuse, or (weak) make this rank non-dumpable,
+            # since its programs may run as its uid and read /proc/<rank>/environ otherwise.
+            try:
+                policy.enforce(hello["isolation"], self.isolate)
+            except policy.SandboxUnavailableError:
+                conn.close()
+                raise
         return conn
 
     def _start_service(self, paths: NodePaths) -> Connection:

@@ -233,6 +233,8 @@ def serve() -> None:
         channel.send(runner.handle(req) if isinstance(req, dict) else {"exc": {"type": "ProtocolError", "msg": "bad request", "line": None}})
     if stdio_mode:
         answer = runner.handle({"op": "module"})
+        if "exc" not in answer:
+            answer = _wait_for_threads(answer)  # as the interpreter does at exit (APPS's threading.Thread(target=main))
         try:
             sys.stdout.flush()
         except BaseException as exc:  # noqa: BLE001 - e.g. the output pipe was closed on us
@@ -246,6 +248,22 @@ def serve() -> None:
         if req is None:
             return
         channel.send(runner.handle(req))
+
+
+def _wait_for_threads(answer: dict) -> dict:
+    """Join the program's non-daemon threads, as CPython does before it exits; an exception a
+    thread raised was printed to stderr by ``threading`` and, as in CPython, does not fail the run."""
+    threading = sys.modules.get("threading")
+    if threading is None:
+        return answer
+    main = threading.main_thread()
+    try:
+        for t in threading.enumerate():
+            if t is not main and not t.daemon:
+                t.join()
+    except BaseException as exc:  # noqa: BLE001 - e.g. SystemExit raised into this thread
+        return {"exc": describe_exception(exc)}
+    return answer
 
 
 def warm_up(rounds: int = 12) -> None:

@@ -87,6 +87,7 @@ class ProgramClock:
         self.test_wall_cap = self.program_wall_cap
         self.next_check = min(now + max(self.program_limit - cpu_before, 0.0) + START_GRACE_S, self.program_wall_cap)
         self.read_time, self.read_left = float("-inf"), 0.0  # the last CPU reading: when, and the budget left then
+        self.started = now
 
     # ------------------------------------------------------------------ phases
 
@@ -108,6 +109,13 @@ class ProgramClock:
         """A process of the program ended having used ``cpu`` seconds (stdio: one per case)."""
         self.cpu_before += cpu
         self.known_cpu = 0.0
+
+    def over_program_limit(self) -> dict | None:
+        """After the program's last process ended: the timeout outcome if, all counted, it used more
+        CPU time than its limit (a reading may not have come between its last answers)."""
+        if self.cpu_before > self.program_limit:
+            return self._timeout("program", f"program exceeded its CPU-time limit of {_fmt(self.program_limit)}")
+        return None
 
     def program_spent(self, now: float) -> bool:
         """The program's own limits are used up (no further stdio case may start)."""
@@ -157,10 +165,13 @@ class ProgramClock:
     def verify(self, now: float) -> dict | None:
         """An answer arrived: the timeout outcome if the CPU time says the limit was used up, else
         None. Reads the CPU time only when every core since the last reading (or the start of the
-        wait) could have used up what was left then."""
+        wait) could have used up what was left then, of the test's budget or of the program's
+        (many quick tests, each answered before any reading, add up to the program's limit)."""
         since = max(self.phase_start, self.read_time)
         left = self.read_left if self.read_time >= self.phase_start else self._limit_left()
-        if (now - since) * PARALLELISM < left:
+        program_since = max(self.started, self.read_time)
+        program_left = self.program_limit - self.cpu_before - self.known_cpu
+        if (now - since) * PARALLELISM < left and (now - program_since) * PARALLELISM < program_left:
             return None
         outcome = self.check(now)
         return outcome if outcome is not None and outcome.get("limit") != "wall" else None

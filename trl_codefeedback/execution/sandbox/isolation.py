@@ -323,14 +323,15 @@ def _apply_limits(limits: dict, uid: int) -> None:
     """rlimits of one program process (address space, CPU, file size, no core files, processes)."""
     mem = int(limits["memory_mb"]) * 1024 * 1024
     cpu = int(math.ceil(limits["program_timeout_s"])) + 1
-    for res, val in (
-        (resource.RLIMIT_AS, mem),
-        (resource.RLIMIT_CPU, cpu),
-        (resource.RLIMIT_FSIZE, 16 * 1024 * 1024),
-        (resource.RLIMIT_CORE, 0),
+    for res, soft, hard in (
+        (resource.RLIMIT_AS, mem, mem),
+        # SIGXCPU at the soft limit (a timeout); SIGKILL a second later if the program catches it.
+        (resource.RLIMIT_CPU, cpu, cpu + 1),
+        (resource.RLIMIT_FSIZE, 16 * 1024 * 1024, 16 * 1024 * 1024),
+        (resource.RLIMIT_CORE, 0, 0),
     ):
         try:
-            resource.setrlimit(res, (val, val))
+            resource.setrlimit(res, (soft, hard))
         except (ValueError, OSError):
             pass
     nproc = int(limits["max_processes"])

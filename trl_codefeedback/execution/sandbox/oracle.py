@@ -26,6 +26,7 @@ from __future__ import annotations
 
 import builtins
 import importlib
+import os
 import time
 
 try:
@@ -169,6 +170,13 @@ class Oracle:
                 self.session = None
             return {"status": "harness_error", "tests_total": self.total, "error_type": "HarnessError",
                     "error_message": f"sandbox zygote lost: {e}", "duration_s": time.monotonic() - t0, "cpu_time_s": self.cpu_s, "recycle": True}
+        over = self.clock.over_program_limit() if compile_error is None else None
+        if over is not None and self.first_bad is None:
+            # Its time ran out during its last test, whose answer came before any reading caught it.
+            last = max((i for i, o in enumerate(self.outcomes) if o != "not_run"), default=None)
+            if last is not None:
+                self.outcomes[last] = "timeout"
+            self.first_bad = over
         fb = verdict.build_feedback(self.code, self.truncated, self.total, self.outcomes, self.first_bad,
                                     time.monotonic() - t0, sorted(self.covered) if self.covered is not None else None,
                                     compile_error)
@@ -470,6 +478,8 @@ class Oracle:
             else:
                 outcome = session.ended
             self._finish()
+            if outcome.get("type") == "EarlyExit" and _exited_with(session.exit_status, 0):
+                outcome = {"o": "pass"}  # os._exit(0) after printing: a normal end for a stdio program
             if self.covered is not None and isinstance(answer.get("covered"), list):
                 self.covered.update(x for x in answer["covered"] if type(x) is int)
             if outcome["o"] == "pass":
@@ -490,6 +500,10 @@ class Oracle:
         if "exc" in answer:
             raise program_exception(answer["exc"] if isinstance(answer["exc"], dict) else {})
         return answer
+
+
+def _exited_with(wait_status: int | None, code: int) -> bool:
+    return wait_status is not None and os.WIFEXITED(wait_status) and os.WEXITSTATUS(wait_status) == code
 
 
 def _update_in_place(old, new) -> None:
