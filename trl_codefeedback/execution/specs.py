@@ -110,11 +110,27 @@ TestSpec = Union[AssertsSpec, CheckSpec, StdioSpec, CallSpec, JavaMainSpec]
 
 KINDS = ("asserts", "check", "stdio", "call", "java_main")
 PYTHON_KINDS = ("asserts", "check", "stdio", "call")
+#: The test kinds that can test a program of each language.
+KINDS_FOR_LANGUAGE: dict[str, tuple[str, ...]] = {"python": PYTHON_KINDS, "java": ("java_main",)}
+
+
+def check_kind_for_language(spec: "TestSpec", language: str) -> None:
+    """Raise :class:`TestSpecError` when tests of ``spec.kind`` cannot test a ``language`` program.
+
+    >>> check_kind_for_language(parse_test_spec({"kind": "asserts", "asserts": []}), "java")
+    Traceback (most recent call last):
+    ...
+    trl_codefeedback.execution.specs.TestSpecError: tests of kind 'asserts' cannot test a java program (kinds for java: java_main)
+    """
+    kinds = KINDS_FOR_LANGUAGE.get(language)
+    if kinds is not None and spec.kind not in kinds:
+        raise TestSpecError(f"tests of kind {spec.kind!r} cannot test a {language} program (kinds for {language}: {', '.join(kinds)})")
 
 
 def _require(obj: dict, key: str, typ: type | tuple[type, ...], kind: str) -> Any:
     if key not in obj:
-        raise TestSpecError(f"tests of kind {kind!r} need a {key!r} field; got fields {sorted(obj)}")
+        article = "an" if key[:1].lower() in "aeiou" else "a"
+        raise TestSpecError(f"tests of kind {kind!r} need {article} {key!r} field; got fields {sorted(obj)}")
     value = obj[key]
     if not isinstance(value, typ):
         names = typ.__name__ if isinstance(typ, type) else " or ".join(t.__name__ for t in typ)

@@ -14,7 +14,7 @@ lines to tokens.
 from __future__ import annotations
 
 import abc
-
+import functools
 import logging
 import warnings
 from collections.abc import Callable, Sequence
@@ -23,6 +23,8 @@ from typing import Any
 
 from trl_codefeedback.execution.feedback import ErrorScope, Feedback, Status
 from trl_codefeedback.execution.program import LANGUAGES, Limits, Program, UnknownLanguageError
+from trl_codefeedback.execution.sandbox.policy import SandboxUnavailableError
+from trl_codefeedback.execution.specs import TestSpecError, check_kind_for_language, parse_test_spec
 from trl_codefeedback.feedback.extract import ExtractedCode, count_line_breaks, extract_code
 
 logger = logging.getLogger(__name__)
@@ -60,6 +62,49 @@ class ScoredCompletion:
         return self.extracted.line_span(line)
 
 
+JDK_REQUIREMENT = "a JDK 17 (javac and java; the Java worker needs a JDK from 12 to 23, JDK 17 is the one tested)"
+
+
+def configuration_error_message(e: BaseException) -> str | None:
+    """A user-facing message for an error of the set-up (not of one program), or ``None`` for other errors.
+
+    Set-up errors: the sandbox refuses the host (:class:`SandboxUnavailableError`), no JDK for Java
+    (``JavaUnavailableError``), tests that cannot test the program's language or are malformed
+    (:class:`TestSpecError`), an unknown language. No reward can be computed after one of them, so
+    the rewards raise them instead of turning them into ``harness_error`` / ``None``.
+    """
+    if isinstance(e, (SandboxUnavailableError, TestSpecError, UnknownLanguageError)):
+        return str(e)
+    if type(e).__name__ == "JavaUnavailableError":
+        what = str(e).split(" (install", 1)[0]  # jdk.py's own hint names an older JDK than the worker needs
+        return f"{what}: Java programs need {JDK_REQUIREMENT} on PATH or in JAVA_HOME"
+    return None
+
+
+def _java_unavailable_error():
+    from trl_codefeedback.execution.java.jdk import JavaUnavailableError  # noqa: PLC0415 - the Java backend is optional
+
+    return JavaUnavailableError
+
+
+def normalize_language(value: Any, where: str = "") -> str:
+    """``"Python"`` / ``" java "`` -> ``"python"`` / ``"java"``; :class:`UnknownLanguageError` for a non-string."""
+    if not isinstance(value, str):
+        raise UnknownLanguageError(f"language must be a string{where}, got {type(value).__name__} {value!r}")
+    return value.strip().lower()
+
+
+def row_label(kwargs: dict[str, Any], i: int, where: str = "of this reward call's batch") -> str:
+    """``"row 3 of this reward call's batch (task_id 'MBPP/11')"``: the row, named by its task id when there is one."""
+    ids = kwargs.get("task_id")
+    label = f"row {i} {where}"
+    try:
+        task_id = ids[i] if ids is not None else None
+    except (IndexError, KeyError, TypeError):
+        task_id = None
+    return f"{label} (task_id {task_id!r})" if task_id is not None else label
+
+
 def _column(kwargs: dict[str, Any], name: str | None, n: int) -> list[Any] | None:
     if name is None or name not in kwargs or kwargs[name] is None:
         return None
@@ -94,7 +139,11 @@ class ExecutionReward(abc.ABC):
     """Base of the execution-feedback rewards. Subclasses implement :meth:`_row_tests` and :meth:`_score`.
 
     Args:
-        language: language of the programs, used when the dataset has no ``language`` column.
+        language: language of the programs (case-insensitive). ``None`` (the default): each row's
+            ``language`` column, ``"python"`` when there is none. Given explicitly, it must agree
+            with the ``language`` column where there is one: a row that says otherwise raises
+            ``ValueError`` naming the row (a Java reward on Python rows is a configuration error,
+            never a reward).
         code_prefix_column: column with code put before the completion's code (completion-style
             prompts such as HumanEval's function header); ``None`` to ignore it.
         truncated_column: column (or reward kwarg) of booleans flagging truncated completions.
@@ -118,7 +167,7 @@ class ExecutionReward(abc.ABC):
     def __init__(
         self,
         *,
-        language: str = "python",
+        language: str | None = None,
         code_prefix_column: str | None = "code_prefix",
         truncated_column: str | None = "truncated",
         max_completion_length: int | None = None,
@@ -128,7 +177,9 @@ class ExecutionReward(abc.ABC):
         name: str | None = None,
         coverage: bool = False,
     ) -> None:
-        self._check_language(language)
+        if language is not None:
+            language = normalize_language(language)
+            self._check_language(language)
         self.coverage = coverage
         self.language = language
         self.code_prefix_column = code_prefix_column
@@ -139,6 +190,7 @@ class ExecutionReward(abc.ABC):
         self.executor = executor
         self.__name__ = name or self.default_name
         self.last_results: list[ScoredCompletion] = []
+        self._validated_datasets: set[int] = set()  # id() of the data sets checked whole (validate_dataset)
 
     # ---- configuration -------------------------------------------------------------------
 
@@ -154,6 +206,100 @@ class ExecutionReward(abc.ABC):
                 f"{type(self).__name__} does not support language {language!r}{where}; "
                 f"supported: {list(self.supported_languages)}"
             )
+
+    def required_columns(self) -> dict[str, str]:
+        """Dataset columns this reward cannot work without: ``{column: what it holds}``."""
+        return {}
+
+    def _rows(self, kwargs: dict[str, Any], n: int, label: Callable[[int], str]) -> tuple[list[Any], list[str]]:
+        """Each row's test spec and language, validated before anything runs; raises naming the row.
+
+        Checks: the subclass's columns (:meth:`_row_tests`), each row's language (the ``language``
+        column, case-insensitive, agreeing with an explicit ``language=``), each spec's format and
+        that its kind can test that language, and for Java that the trusted oracle can find the
+        checks of its ``main``.
+        """
+        tests = self._row_tests(kwargs, n, label)
+        column = _column(kwargs, "language", n)
+        languages = []
+        for i in range(n):
+            raw = None if column is None else column[i]
+            if raw is None or raw == "":
+                lang = self.language or "python"
+            else:
+                lang = normalize_language(raw, where=f" ({label(i)}, column 'language')")
+                if self.language is not None and lang != self.language:
+                    raise ValueError(
+                        f"{self.__name__}: {label(i)} says language {raw!r} in column 'language', but the reward was "
+                        f"built with language={self.language!r}. An explicit language must agree with the column: drop "
+                        f"the argument to follow the column, or fix the data set."
+                    )
+            self._check_language(lang, where=f" ({label(i)}, column 'language')")
+            languages.append(lang)
+        column_name = getattr(self, "tests_column", "tests")
+        for i, (spec, lang) in enumerate(zip(tests, languages)):
+            if spec is None:
+                continue
+            try:
+                parsed = parse_test_spec(spec)
+                check_kind_for_language(parsed, lang)
+                if parsed.kind == "java_main":
+                    problem = _java_test_problem(parsed.test)
+                    if problem:
+                        raise TestSpecError(problem)
+            except TestSpecError as e:
+                raise TestSpecError(f"{self.__name__}: {label(i)}: column {column_name!r} is not a valid test spec: {e}") from None
+        return tests, languages
+
+    def validate_dataset(self, dataset: Any, name: str = "train_dataset") -> None:
+        """Check every row of ``dataset`` the way a reward call checks its batch, before anything runs.
+
+        Raises ``KeyError`` for a missing column and ``ValueError`` (:class:`TestSpecError` for
+        a spec) naming the data set's row index and its ``task_id``; ``JavaUnavailableError`` when
+        rows are Java and there is no JDK here. Our trainers call it when they are built; with
+        another trainer (TRL's ``GRPOTrainer``) the reward calls it on the calling trainer's
+        ``train_dataset`` at its first call. Data sets without a length (streaming) are skipped.
+        """
+        if dataset is None or id(dataset) in self._validated_datasets:
+            return
+        columns = getattr(dataset, "column_names", None)
+        if not isinstance(columns, (list, tuple)) or not hasattr(dataset, "__len__"):
+            return  # an IterableDataset: rows are checked per batch
+        for column, what in self.required_columns().items():
+            if column not in columns:
+                raise KeyError(
+                    f"{self.__name__} needs {what} in dataset column {column!r}, but {name} has no such column; "
+                    f"its columns: {sorted(columns)}. Add the column or pass {type(self).__name__}(tests_column=...)."
+                )
+        n = len(dataset)
+        wanted = [c for c in (*self.required_columns(), "language", "task_id") if c in columns]
+        kwargs = {c: list(dataset[c]) for c in wanted}
+        _, languages = self._rows(kwargs, n, lambda i: row_label(kwargs, i, where=f"of {name}"))
+        self.check_host(set(languages) | ({self.language} if self.language else set()))
+        self._validated_datasets.add(id(dataset))
+
+    def check_host(self, languages: set[str] | None = None) -> None:
+        """Cheap checks that this host can run ``languages`` (default: the reward's): a JDK for Java.
+
+        Only for executors on this machine (the default one, or an ``Executor`` whose backend is not
+        Ray); raises ``JavaUnavailableError`` with what to install.
+        """
+        languages = languages if languages is not None else {self.language or "python"}
+        if "java" not in languages or not self._executor_is_local():
+            return
+        from trl_codefeedback.execution.java.jdk import JavaUnavailableError, find_jdk  # noqa: PLC0415
+
+        try:
+            find_jdk()
+        except JavaUnavailableError as e:
+            raise JavaUnavailableError(f"{self.__name__}: {configuration_error_message(e)}") from None
+
+    def _executor_is_local(self) -> bool:
+        from trl_codefeedback.execution.executor import Executor, default_backend  # noqa: PLC0415
+
+        if self.executor is None:
+            return default_backend() != "ray"
+        return isinstance(self.executor, Executor) and getattr(self.executor, "backend", "local") != "ray"
 
     def as_async(self):
         """This reward as a coroutine function (see :mod:`trl_codefeedback.feedback.async_reward`):
@@ -191,8 +337,9 @@ class ExecutionReward(abc.ABC):
     # ---- subclass hooks ------------------------------------------------------------------
 
     @abc.abstractmethod
-    def _row_tests(self, kwargs: dict[str, Any], n: int) -> list[Any]:
-        """One test spec (or ``None``: compile only) per completion; raise on a bad row."""
+    def _row_tests(self, kwargs: dict[str, Any], n: int, label: Callable[[int], str] = str) -> list[Any]:
+        """One test spec (or ``None``: compile only) per completion; raise on a missing column or an empty row
+        (``label(i)`` names row ``i``). The specs themselves are validated by :meth:`_rows`."""
 
     @abc.abstractmethod
     def _score(self, feedback: Feedback) -> float | None:
@@ -211,10 +358,11 @@ class ExecutionReward(abc.ABC):
     ) -> list[float | None]:
         completions = list(completions or [])
         n = len(completions)
-        tests = self._row_tests(kwargs, n)  # validates the rows before anything runs
-        languages = _column_or(kwargs, "language", n, self.language)
-        for i, lang in enumerate(languages):
-            self._check_language(lang, where=f" (row {i} of column 'language')")
+        if not self._validated_datasets:  # TRL's own trainers: the whole train_dataset, once
+            trainer = self._calling_trainer(kwargs)
+            if trainer is not None:
+                self.validate_dataset(getattr(trainer, "train_dataset", None), "train_dataset")
+        tests, languages = self._rows(kwargs, n, lambda i: row_label(kwargs, i))  # before anything runs
         prefixes = _column_or(kwargs, self.code_prefix_column, n, "")
         truncated = self._truncation(kwargs, n)
 
@@ -276,6 +424,15 @@ class ExecutionReward(abc.ABC):
             ]
         return [False] * n
 
+    @staticmethod
+    def _calling_trainer(kwargs: dict[str, Any]) -> Any | None:
+        """The trainer whose ``log_metric`` / ``log_extra`` hooks (bound methods) came with the call, if any."""
+        for hook in ("log_metric", "log_extra"):
+            trainer = getattr(kwargs.get(hook), "__self__", None)
+            if trainer is not None and hasattr(trainer, "args"):
+                return trainer
+        return None
+
     def _attach_calling_trainer(self, kwargs: dict[str, Any]) -> None:
         """Find the trainer behind TRL's ``log_metric`` / ``log_extra`` hooks (its bound methods) and attach it.
 
@@ -329,7 +486,11 @@ class ExecutionReward(abc.ABC):
             if len(out) != len(programs):
                 raise RuntimeError(f"executor returned {len(out)} results for {len(programs)} programs")
             return out
-        except Exception as e:  # our fault, never the model's: no reward, loud log
+        except Exception as e:
+            message = configuration_error_message(e)
+            if message is not None:  # the set-up's fault: no program can be scored, so stop here
+                raise type(e)(f"{self.__name__}: {message}") from e
+            # our fault, never the model's: no reward, loud log
             logger.exception("%s: the executor failed", self.__name__)
             return [Feedback.harness_error(f"executor raised {type(e).__name__}: {e}") for _ in programs]
 
@@ -353,3 +514,19 @@ class ExecutionReward(abc.ABC):
             log_extra(f"{self.__name__}/status", [r.feedback.status.value for r in results])
             log_extra(f"{self.__name__}/error_type", [r.feedback.error_type for r in results])
             log_extra(f"{self.__name__}/error_line", [r.feedback.error_line for r in results])
+
+
+@functools.lru_cache(maxsize=4096)
+def _java_test_problem(test: str) -> str | None:
+    """Why the trusted Java oracle cannot judge ``test`` apart from the program, when that shows without a JVM.
+
+    Only the part of the plan builder that needs no ``javac`` (finding ``main`` and its checks);
+    a check whose condition calls the program (declare the value first, docs/java.md) is found
+    by the oracle's ``javac`` and reported per program as a harness error.
+    """
+    from trl_codefeedback.execution.java.split import main_checks  # noqa: PLC0415 - pure Python
+
+    if main_checks(test) is None:
+        return ("the Java oracle cannot judge this test: it has no parsable `public static void main(String[] args)` "
+                "whose checks it could split (see docs/java.md)")
+    return None

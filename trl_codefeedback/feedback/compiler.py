@@ -36,7 +36,7 @@ class CompilerReward(ExecutionReward):
         super().__init__(**kwargs)
         self.values = values or CompilerRewardValues()
 
-    def _row_tests(self, kwargs: dict[str, Any], n: int) -> list[Any]:
+    def _row_tests(self, kwargs: dict[str, Any], n: int, label: Callable[[int], str] = str) -> list[Any]:
         return [None] * n
 
     def _score(self, feedback: Feedback) -> float | None:

@@ -21,7 +21,6 @@ from collections.abc import Callable
 from typing import Any
 
 from trl_codefeedback.execution.feedback import Feedback, Status
-from trl_codefeedback.execution.specs import TestSpecError, parse_test_spec
 from trl_codefeedback.feedback.base import ExecutionReward, ScoredCompletion, _required_column
 from trl_codefeedback.feedback.config import MODES, RLTFRewardValues
 
@@ -59,18 +58,17 @@ class UnitTestReward(ExecutionReward):
         self.values = values or RLTFRewardValues()
         self.tests_column = tests_column
 
-    def _row_tests(self, kwargs: dict[str, Any], n: int) -> list[Any]:
+    def required_columns(self) -> dict[str, str]:
+        return {self.tests_column: "the test specs"}
+
+    def _row_tests(self, kwargs: dict[str, Any], n: int, label: Callable[[int], str] = str) -> list[Any]:
         column = _required_column(
             kwargs, self.tests_column, n, owner=self.__name__, what="the test specs", option="tests_column", cls=type(self).__name__
         )
         for i, spec in enumerate(column):
             if spec is None:
-                raise ValueError(f"row {i} of column {self.tests_column!r} holds no tests (None)")
-            try:
-                parse_test_spec(spec)
-            except TestSpecError as e:
-                raise ValueError(f"row {i} of column {self.tests_column!r} is not a valid test spec: {e}") from None
-        return column
+                raise ValueError(f"{self.__name__}: {label(i)}: column {self.tests_column!r} holds no tests (None)")
+        return column  # each spec is parsed, and checked against the row's language, by ExecutionReward._rows
 
     def _score(self, feedback: Feedback) -> float | None:
         return self.values.value(feedback, mode=self.mode)
