@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import inspect
 import logging
 import warnings
 from typing import Any
@@ -19,6 +20,36 @@ from trl_codefeedback.trainers.fine_grained import FineGrainedSettings, TokenPla
 logger = logging.getLogger(__name__)
 
 METRIC_PREFIX = "codefeedback"
+
+
+def _execution_rewards(reward_funcs: Any) -> list[ExecutionReward]:
+    funcs = reward_funcs if isinstance(reward_funcs, (list, tuple)) else [reward_funcs]
+    # An AsyncReward (reward.as_async()) wraps the execution reward that holds the Feedback.
+    return [r for r in (getattr(f, "reward", f) for f in funcs) if isinstance(r, ExecutionReward)]
+
+
+def validate_datasets(*args: Any, **kwargs: Any) -> None:
+    """Check the train (and eval) data set against each execution reward of a ``GRPOTrainer(...)`` call.
+
+    Every row's test spec is parsed with the executor's own parser, its kind checked against the
+    row's language; a missing tests column, an unknown language or a malformed row raises naming
+    the data set's row index and ``task_id``; Java rows need a JDK here. Nothing is loaded or run.
+    """
+    try:
+        bound = inspect.signature(GRPOTrainer.__init__).bind_partial(None, *args, **kwargs).arguments
+    except TypeError:
+        return  # GRPOTrainer's own error, with its own message
+    rewards = _execution_rewards(bound.get("reward_funcs"))
+    datasets = [("train_dataset", bound.get("train_dataset"))]
+    evals = bound.get("eval_dataset")
+    if isinstance(evals, dict):
+        datasets += [(f"eval_dataset[{k!r}]", v) for k, v in evals.items()]
+    else:
+        datasets.append(("eval_dataset", evals))
+    for reward in rewards:
+        for name, dataset in datasets:
+            reward.validate_dataset(dataset, name)
+        reward.check_host()
 
 
 class CodeFeedbackGRPOTrainer(GRPOTrainer):
@@ -71,6 +102,7 @@ class CodeFeedbackGRPOTrainer(GRPOTrainer):
     _tag_names = ["trl", "grpo", "trl-codefeedback", "rltf"]
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
+        validate_datasets(*args, **kwargs)  # before the model loads: a bad row or a missing JDK fails here
         super().__init__(*args, **kwargs)
         self._execution_reward = self._find_execution_reward()
         if self._execution_reward is not None:
@@ -97,9 +129,7 @@ class CodeFeedbackGRPOTrainer(GRPOTrainer):
 
     def _find_execution_reward(self) -> ExecutionReward | None:
         wanted = self._setting("fine_grained_reward", None)
-        # An AsyncReward (reward.as_async()) wraps the execution reward that holds the Feedback.
-        unwrapped = [getattr(f, "reward", f) for f in self.reward_funcs]
-        found = [f for f in unwrapped if isinstance(f, ExecutionReward)]
+        found = _execution_rewards(self.reward_funcs)
         if wanted is not None:
             found = [f for f in found if f.__name__ == wanted]
             if not found:
