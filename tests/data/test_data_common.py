@@ -21,6 +21,7 @@ def test_rows_hold_tests_as_json_text_and_extra_columns():
 
 
 def test_default_data_dir_env(monkeypatch, tmp_path):
+    (tmp_path / "mbpp").mkdir()  # a data folder holds the benchmarks' folders (tests/data/test_data_discovery.py)
     monkeypatch.setenv("TRL_CODEFEEDBACK_DATA", str(tmp_path))
     assert default_data_dir() == Path(tmp_path)
 

@@ -108,27 +108,66 @@ def normalize_newlines(text: str) -> str:
     return text.replace("\r\n", "\n").replace("\r", "\n")
 
 
+#: The folders of a benchmark data folder (``shared/data``); one of them tells the right folder from its parent.
+DATA_SUBDIRS = ("mbpp", "human-eval", "mxeval", "apps")
+
+
+def _env_data_dir(value: str) -> Path:
+    """The folder ``TRL_CODEFEEDBACK_DATA`` names; :class:`DataLoadError` when it cannot be the data folder."""
+    path = Path(value).expanduser()
+    expected = "the benchmark data folder, the one holding " + ", ".join(f"{d}/" for d in DATA_SUBDIRS)
+    if not path.is_dir():
+        what = "is not a folder" if path.exists() else "does not exist"
+        raise DataLoadError(f"{ENV_DATA_DIR}={value!r} {what}; it must name {expected}. Fix or unset it "
+                            "(unset: the loaders read the Hub), or pass a local path to the loader.")
+    if not any((path / d).is_dir() for d in DATA_SUBDIRS):
+        inner = [c for c in sorted(path.iterdir()) if c.is_dir() and any((c / d).is_dir() for d in DATA_SUBDIRS)]
+        hint = f"; did you mean {ENV_DATA_DIR}={str(inner[0])!r}?" if inner else "."
+        raise DataLoadError(f"{ENV_DATA_DIR}={value!r} holds none of {', '.join(d + '/' for d in DATA_SUBDIRS)}: "
+                            f"it must name {expected}{hint}")
+    return path
+
+
+def _checkout_root() -> Path | None:
+    """The repository checkout this package runs from (an editable install), or None (an installed wheel)."""
+    repo = Path(__file__).resolve().parents[2]
+    return repo if (repo / "pyproject.toml").is_file() and (repo / "trl_codefeedback").is_dir() else None
+
+
 def default_data_dir() -> Path | None:
     """The benchmark data folder (``shared/data``), or None when there is none.
 
-    Looks at the ``TRL_CODEFEEDBACK_DATA`` environment variable first, then at
-    ``shared/data`` beside the repository checkout (``<repo>/../shared/data``).
+    ``TRL_CODEFEEDBACK_DATA`` first: when it is set it must name that folder (the one holding
+    ``mbpp/``, ``human-eval/``, ``mxeval/``, ``apps/``), else :class:`DataLoadError` says what is
+    wrong (no silent fall-back to the Hub). Unset: ``shared/data`` beside the repository checkout
+    (``<repo>/../shared/data``), which exists only when the package runs from a checkout (an
+    editable install); an installed wheel has none, so set the variable or pass paths.
     """
     env = os.environ.get(ENV_DATA_DIR)
     if env:
-        return Path(env).expanduser()
-    repo = Path(__file__).resolve().parents[2]
-    candidate = repo.parent / "shared" / "data"
-    return candidate if candidate.is_dir() else None
+        return _env_data_dir(env)
+    repo = _checkout_root()
+    candidate = repo.parent / "shared" / "data" if repo is not None else None
+    return candidate if candidate is not None and candidate.is_dir() else None
 
 
 def default_file(*parts: str) -> Path | None:
-    """``default_data_dir() / parts`` if that exists, else None."""
+    """``default_data_dir() / parts`` if that exists, else None.
+
+    When ``TRL_CODEFEEDBACK_DATA`` is set and the file is not there, :class:`DataLoadError`
+    naming the variable and the file (the user asked for local data: no fall-back to the Hub).
+    """
     base = default_data_dir()
     if base is None:
         return None
     path = base.joinpath(*parts)
-    return path if path.exists() else None
+    if path.exists():
+        return path
+    if os.environ.get(ENV_DATA_DIR):
+        raise DataLoadError(f"{ENV_DATA_DIR}={os.environ[ENV_DATA_DIR]!r} has no {'/'.join(parts)}: put the file "
+                            f"there, pass its path to the loader (trl-codefeedback evaluate: --data-path), or unset "
+                            f"{ENV_DATA_DIR} to load the benchmark from the Hub")
+    return None
 
 
 def looks_like_path(name: str) -> bool:
@@ -192,7 +231,9 @@ def load_hub_records(name: str, config: str | None = None, split: str | None = N
         hint = f", e.g. {example_path}" if example_path else ""
         raise DataLoadError(
             f"could not load {name!r}{f' (config {config!r})' if config else ''} from the Hub "
-            f"(no network?); pass a local path{hint}. Cause: {type(e).__name__}: {e}"
+            f"(no network?); pass a local path{hint} (trl-codefeedback evaluate: --data-path), or set "
+            f"{ENV_DATA_DIR} to the benchmark data folder (the one holding "
+            + ", ".join(f"{d}/" for d in DATA_SUBDIRS) + f"). Cause: {type(e).__name__}: {e}"
         ) from e
     if isinstance(loaded, datasets.Dataset):
         return [(split or "", dict(r)) for r in loaded]

@@ -31,6 +31,7 @@ from trl_codefeedback.data._common import (
     CodeTask,
     DataLoadError,
     default_data_dir,
+    default_file,
     iter_jsonl,
     load_hub_records,
     looks_like_path,
@@ -257,8 +258,7 @@ def load_apps(
         raise ValueError(f"unknown APPS difficulties {sorted(wanted - set(DIFFICULTIES))}; "
                          f"expected some of {list(DIFFICULTIES)}")
     if path_or_name is None:
-        base = default_data_dir()
-        local = base / "apps" / split if base is not None else None
+        local = default_file("apps", split)
         path_or_name = str(local) if local is not None and local.is_dir() else HUB_NAME
     if path_or_name == HUB_NAME or not looks_like_path(path_or_name):
         rows: Iterable[dict[str, Any]] = (r for _, r in load_hub_records(
