@@ -65,6 +65,25 @@ class DemoConfig:
 # --------------------------------------------------------------------------- model
 
 
+def make_readable(path: str | Path) -> Path:
+    """Give everyone the umask allows read access to the files (and entry to the folders) under ``path``.
+
+    transformers writes ``model.safetensors`` through a private temporary file (mode 0600), so a
+    model saved by one user (root in a container) could not be loaded by another.
+    """
+    import os
+
+    path = Path(path)
+    umask = os.umask(0)
+    os.umask(umask)
+    for p in [path, *path.rglob("*")]:
+        if p.is_symlink():
+            continue
+        extra = (0o555 if p.is_dir() else 0o444) & ~umask
+        os.chmod(p, p.stat().st_mode | extra)
+    return path
+
+
 def build_tiny_model(path: Path, texts: list[str], hidden_size: int, num_layers: int, seed: int):
     """A byte-level BPE tokenizer trained on ``texts`` and a random Qwen2 model, saved to ``path``."""
     import torch
@@ -119,8 +138,11 @@ def heldout_pass_at_1(model, tokenizer, rows: list[dict], max_new_tokens: int, e
     return sum(passed) / len(passed), completions
 
 
-def heldout_callback(tokenizer, rows: list[dict], max_new_tokens: int, executor, every: int, curve: list[dict]):
-    """A TrainerCallback appending ``{"step", "pass@1"}`` (held-out, greedy) to ``curve`` every ``every`` steps."""
+def heldout_callback(tokenizer, rows: list[dict], max_new_tokens: int, executor, every: int, curve: list[dict], echo=None):
+    """A TrainerCallback appending ``{"step", "pass@1"}`` (held-out, greedy) to ``curve`` every ``every`` steps.
+
+    With ``echo``, each measurement is also printed as it happens, with the latest logged mean training reward.
+    """
     from transformers import TrainerCallback
 
     class HeldoutPassAt1(TrainerCallback):
@@ -128,8 +150,30 @@ def heldout_callback(tokenizer, rows: list[dict], max_new_tokens: int, executor,
             if every and state.global_step % every == 0:
                 p, _ = heldout_pass_at_1(model, tokenizer, rows, max_new_tokens, executor)
                 curve.append({"step": state.global_step, "pass@1": p})
+                if echo is not None:
+                    reward = next((h["reward"] for h in reversed(state.log_history) if "reward" in h), None)
+                    shown = f", mean training reward {reward:+.2f}" if reward is not None else ""
+                    echo(f"[demo] RL step {state.global_step}/{state.max_steps}: held-out pass@1 {p:.2f}{shown}")
 
     return HeldoutPassAt1()
+
+
+def progress_callback(echo, what: str, every: int):
+    """A TrainerCallback printing ``[demo] <what> step N/M: loss L`` every ``every`` steps (not at the last)."""
+    from transformers import TrainerCallback
+
+    class Progress(TrainerCallback):
+        def on_step_end(self, args, state, control, **kwargs):
+            if every and state.global_step % every == 0 and state.global_step < state.max_steps:
+                loss = next((h["loss"] for h in reversed(state.log_history) if "loss" in h), None)
+                shown = f": loss {loss:.3f}" if loss is not None else ""
+                echo(f"[demo] {what} step {state.global_step}/{state.max_steps}{shown}")
+
+    return Progress()
+
+
+def _echo(message: str) -> None:
+    print(message, flush=True)  # progress shows as it happens, also when stdout is a pipe or a file
 
 
 # --------------------------------------------------------------------------- training
@@ -146,7 +190,7 @@ def _quiet(trainer) -> None:
     trainer.remove_callback(PrinterCallback)
 
 
-def sft_warmup(model, tokenizer, rows: list[dict], cfg: DemoConfig, work: Path):
+def sft_warmup(model, tokenizer, rows: list[dict], cfg: DemoConfig, work: Path, callbacks=()):
     """Supervised warm-up on ``rows``; ``buggy_fraction`` of the examples carry the task's habitual bug."""
     from datasets import Dataset
     from trl import SFTConfig, SFTTrainer
@@ -163,7 +207,7 @@ def sft_warmup(model, tokenizer, rows: list[dict], cfg: DemoConfig, work: Path):
         output_dir=str(work / "sft"), max_steps=cfg.sft_steps, per_device_train_batch_size=16,
         learning_rate=cfg.sft_learning_rate, lr_scheduler_type="cosine", seed=cfg.seed, **_quiet_args(),
     )
-    trainer = SFTTrainer(model=model, args=args, train_dataset=ds, processing_class=tokenizer)
+    trainer = SFTTrainer(model=model, args=args, train_dataset=ds, processing_class=tokenizer, callbacks=list(callbacks))
     _quiet(trainer)
     trainer.train()
     return trainer.model
@@ -244,7 +288,7 @@ def plot_curves(history: list[dict], heldout_curve: list[dict], path: Path) -> P
 # --------------------------------------------------------------------------- the demo
 
 
-def run_demo(cfg: DemoConfig, echo=print) -> dict[str, Any]:
+def run_demo(cfg: DemoConfig, echo=_echo) -> dict[str, Any]:
     """Run the whole demo and return its summary (also written to ``summary.json``).
 
     Only ``model/``, ``summary.json`` and ``reward_curve.png`` are written to ``cfg.output_dir``
@@ -279,13 +323,17 @@ def _run(cfg: DemoConfig, out: Path, work: Path, echo) -> dict[str, Any]:
     model, tokenizer = build_tiny_model(work / "init", [r["prompt"] + r["completion"] for r in train + heldout], cfg.hidden_size, cfg.num_layers, cfg.seed)
     echo(f"[demo] tiny Qwen2 model: {sum(p.numel() for p in model.parameters()) / 1e3:.0f}k parameters")
     heldout_curve: list[dict] = []
+    t0 = time.perf_counter()
     with Executor(workers=None) as executor:
         p_init, _ = heldout_pass_at_1(model, tokenizer, heldout, cfg.max_completion_length, executor)
-        model = sft_warmup(model, tokenizer, train, cfg, work)
+        echo(f"[demo] SFT warm-up: {cfg.sft_steps} steps on examples with habitual bugs")
+        sft_progress = progress_callback(echo, "SFT", max(1, cfg.sft_steps // 4))
+        model = sft_warmup(model, tokenizer, train, cfg, work, callbacks=[sft_progress])
         p_before, before = heldout_pass_at_1(model, tokenizer, heldout, cfg.max_completion_length, executor)
-        echo(f"[demo] held-out pass@1: random init {p_init:.2f}, after SFT warm-up {p_before:.2f}")
+        echo(f"[demo] held-out pass@1: random init {p_init:.2f}, after SFT warm-up {p_before:.2f} ({time.perf_counter() - t0:.0f} s)")
         heldout_curve.append({"step": 0, "pass@1": p_before})
-        callback = heldout_callback(tokenizer, heldout, cfg.max_completion_length, executor, cfg.eval_every, heldout_curve)
+        echo(f"[demo] RL with unit-test feedback: {cfg.rl_steps} steps, held-out pass@1 every {cfg.eval_every} steps")
+        callback = heldout_callback(tokenizer, heldout, cfg.max_completion_length, executor, cfg.eval_every, heldout_curve, echo=echo)
         history = rl_train(model, tokenizer, train, cfg, work, executor, callbacks=[callback])
         p_after, after = heldout_pass_at_1(model, tokenizer, heldout, cfg.max_completion_length, executor)
     if heldout_curve[-1]["step"] != cfg.rl_steps:
@@ -294,6 +342,7 @@ def _run(cfg: DemoConfig, out: Path, work: Path, echo) -> dict[str, Any]:
     echo(f"[demo] held-out pass@1 after RL with unit-test feedback: {p_after:.2f} (before RL {p_before:.2f})")
     model.save_pretrained(out / "model")
     tokenizer.save_pretrained(out / "model")
+    make_readable(out / "model")
     plot_curves(history, heldout_curve, out / "reward_curve.png")
     return {
         "seed": cfg.seed,
