@@ -11,24 +11,30 @@
 Each input row: ``{"language": "python", "code": str, "tests": {"kind": ...} | null}``
 plus any other fields (passed through; ``truncated: bool`` is honoured). Each output
 row: the input's fields plus the Feedback fields.
+
+Errors of the set-up (the sandbox refuses this host, no JDK, a missing data file, a malformed
+test spec or input row) print one ``error: ...`` paragraph and exit with status 1 (the host) or
+2 (the input); ``--debug`` (or ``TRL_CODEFEEDBACK_DEBUG=1``) shows the traceback instead.
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
+import warnings
 from collections import Counter
 from importlib import resources
 from pathlib import Path
 from typing import Any
 
 from trl_codefeedback.execution.feedback import Feedback
-from trl_codefeedback.execution.specs import PYTHON_KINDS
+from trl_codefeedback.execution.specs import KINDS_FOR_LANGUAGE  # noqa: F401 - the test kinds that can test each language
 
 EXAMPLES = "execute_examples.jsonl"
 MAX_REPORTED_ERRORS = 20
-KINDS_FOR_LANGUAGE = {"python": PYTHON_KINDS, "java": ("java_main",)}  # test kinds that can test each language
+DEBUG_ENV = "TRL_CODEFEEDBACK_DEBUG"
 
 
 class InputError(ValueError):
@@ -41,6 +47,8 @@ def _row_to_program(row: Any, where: str):
     if not isinstance(row, dict):
         raise InputError(f"{where}: a row must be a JSON object, got {type(row).__name__}")
     language = row.get("language", "python")
+    if isinstance(language, str):
+        language = language.strip().lower()  # "Python" is python
     if language not in LANGUAGES:
         raise InputError(f"{where}: unknown language {language!r} (supported: {', '.join(LANGUAGES)})")
     code = row.get("code")
@@ -152,8 +160,10 @@ def cmd_sandbox_info(args: argparse.Namespace) -> int:
     from trl_codefeedback.execution import Executor
     from trl_codefeedback.execution.sandbox import policy
 
-    with Executor(workers=1, isolate="weak") as executor:  # weak: report instead of refusing
-        iso = executor.isolation
+    with warnings.catch_warnings():  # weak only to report instead of refusing: not the user's choice, no warning
+        warnings.filterwarnings("ignore", message=".*running with weak isolation", category=RuntimeWarning)
+        with Executor(workers=1, isolate="weak") as executor:
+            iso = executor.isolation
     missing = policy.missing(iso)
     rows = [
         ("no network (network namespace)", iso.get("network"), "network"),
@@ -194,6 +204,9 @@ def cmd_demo(args: argparse.Namespace) -> int:
 
         transformers.logging.set_verbosity_error()
         transformers.logging.disable_progress_bar()
+        import datasets
+
+        datasets.disable_progress_bars()  # the demo prints its own progress, one line per phase / step
     except ImportError:  # pragma: no cover
         pass
     overrides = {k: v for k, v in (("seed", args.seed), ("output_dir", args.output_dir), ("sft_steps", args.sft_steps), ("rl_steps", args.rl_steps)) if v is not None}
@@ -205,7 +218,10 @@ def cmd_demo(args: argparse.Namespace) -> int:
 def cmd_tiny_model(args: argparse.Namespace) -> int:
     from trl_codefeedback.tiny_model import build_tiny_model
 
+    from trl_codefeedback.demo import make_readable
+
     path = build_tiny_model(args.output_dir, seed=args.seed)
+    make_readable(path)  # the weights file is written 0600; others (another user, a container) must read it
     print(f"tiny model written to {path} (random weights: for smoke runs, not for results)")
     return 0
 
@@ -251,7 +267,10 @@ def _eval_help(name: str) -> str:
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="trl-codefeedback", description="Execution feedback for training code LLMs with TRL.")
     sub = parser.add_subparsers(dest="command", required=True)
-    fmt = {"formatter_class": _HelpWithDefaults}
+    common = argparse.ArgumentParser(add_help=False)
+    common.add_argument("--debug", action="store_true",
+                        help=f"on an error, show the traceback instead of one line (also: {DEBUG_ENV}=1)")
+    fmt = {"formatter_class": _HelpWithDefaults, "parents": [common]}
     ex = sub.add_parser("execute", help="run programs from a JSONL file in the sandbox and write their Feedback", **fmt)
     ex.add_argument("input", nargs="?", help="input JSONL: one {language, code, tests} object per line")
     ex.add_argument("-o", "--output", help="output JSONL (input fields + Feedback fields)")
@@ -299,9 +318,39 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def user_error(e: BaseException) -> tuple[int, str] | None:
+    """``(exit status, message)`` for an error of the user's set-up or input, ``None`` for anything else (a bug).
+
+    Status 1: this host cannot run the programs (the sandbox refuses it, no JDK). Status 2: the
+    input (a data file or folder, a test spec, a language, an input row).
+    """
+    from trl_codefeedback.data import DataLoadError
+    from trl_codefeedback.execution.program import UnknownLanguageError
+    from trl_codefeedback.execution.sandbox.policy import SandboxUnavailableError
+    from trl_codefeedback.execution.specs import TestSpecError
+    from trl_codefeedback.feedback.base import configuration_error_message
+
+    if isinstance(e, SandboxUnavailableError) or type(e).__name__ == "JavaUnavailableError":
+        return 1, configuration_error_message(e) or str(e)
+    if isinstance(e, (DataLoadError, TestSpecError, UnknownLanguageError, InputError)):
+        return 2, str(e)
+    if isinstance(e, FileNotFoundError):
+        return 2, str(e) if e.filename is None else f"no such file or folder: {e.filename}"
+    return None
+
+
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
-    return args.func(args)
+    debug = getattr(args, "debug", False) or os.environ.get(DEBUG_ENV, "").strip() not in ("", "0")
+    try:
+        return args.func(args)
+    except Exception as e:  # noqa: BLE001 - user errors get one paragraph, everything else its traceback
+        known = None if debug else user_error(e)
+        if known is None:
+            raise
+        status, message = known
+        print(f"error: {message.strip()}", file=sys.stderr)
+        return status
 
 
 if __name__ == "__main__":
