@@ -30,7 +30,7 @@ from pathlib import Path
 from typing import Any
 
 from trl_codefeedback.execution.feedback import Feedback
-from trl_codefeedback.execution.specs import KINDS_FOR_LANGUAGE  # noqa: F401 - the test kinds that can test each language
+from trl_codefeedback.execution.specs import KINDS_FOR_LANGUAGE  # the test kinds that can test each language
 
 EXAMPLES = "execute_examples.jsonl"
 MAX_REPORTED_ERRORS = 20
@@ -216,9 +216,8 @@ def cmd_demo(args: argparse.Namespace) -> int:
 
 
 def cmd_tiny_model(args: argparse.Namespace) -> int:
-    from trl_codefeedback.tiny_model import build_tiny_model
-
     from trl_codefeedback.demo import make_readable
+    from trl_codefeedback.tiny_model import build_tiny_model
 
     path = build_tiny_model(args.output_dir, seed=args.seed)
     make_readable(path)  # the weights file is written 0600; others (another user, a container) must read it
@@ -344,7 +343,7 @@ def main(argv: list[str] | None = None) -> int:
     debug = getattr(args, "debug", False) or os.environ.get(DEBUG_ENV, "").strip() not in ("", "0")
     try:
         return args.func(args)
-    except Exception as e:  # noqa: BLE001 - user errors get one paragraph, everything else its traceback
+    except Exception as e:  # user errors get one paragraph, everything else its traceback
         known = None if debug else user_error(e)
         if known is None:
             raise

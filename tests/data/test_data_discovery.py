@@ -6,8 +6,15 @@ import time
 
 import pytest
 
-from trl_codefeedback.data import DataLoadError, default_data_dir, load_apps, load_humaneval, load_mbjp, load_mbpp
-from trl_codefeedback.data import _common
+from trl_codefeedback.data import (
+    DataLoadError,
+    _common,
+    default_data_dir,
+    load_apps,
+    load_humaneval,
+    load_mbjp,
+    load_mbpp,
+)
 
 ENV = "TRL_CODEFEEDBACK_DATA"
 

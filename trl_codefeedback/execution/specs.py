@@ -114,7 +114,7 @@ PYTHON_KINDS = ("asserts", "check", "stdio", "call")
 KINDS_FOR_LANGUAGE: dict[str, tuple[str, ...]] = {"python": PYTHON_KINDS, "java": ("java_main",)}
 
 
-def check_kind_for_language(spec: "TestSpec", language: str) -> None:
+def check_kind_for_language(spec: TestSpec, language: str) -> None:
     """Raise :class:`TestSpecError` when tests of ``spec.kind`` cannot test a ``language`` program.
 
     >>> check_kind_for_language(parse_test_spec({"kind": "asserts", "asserts": []}), "java")

@@ -81,12 +81,6 @@ def configuration_error_message(e: BaseException) -> str | None:
     return None
 
 
-def _java_unavailable_error():
-    from trl_codefeedback.execution.java.jdk import JavaUnavailableError  # noqa: PLC0415 - the Java backend is optional
-
-    return JavaUnavailableError
-
-
 def normalize_language(value: Any, where: str = "") -> str:
     """``"Python"`` / ``" java "`` -> ``"python"`` / ``"java"``; :class:`UnknownLanguageError` for a non-string."""
     if not isinstance(value, str):
@@ -287,7 +281,7 @@ class ExecutionReward(abc.ABC):
         languages = languages if languages is not None else {self.language or "python"}
         if "java" not in languages or not self._executor_is_local():
             return
-        from trl_codefeedback.execution.java.jdk import JavaUnavailableError, find_jdk  # noqa: PLC0415
+        from trl_codefeedback.execution.java.jdk import JavaUnavailableError, find_jdk
 
         try:
             find_jdk()
@@ -295,7 +289,7 @@ class ExecutionReward(abc.ABC):
             raise JavaUnavailableError(f"{self.__name__}: {configuration_error_message(e)}") from None
 
     def _executor_is_local(self) -> bool:
-        from trl_codefeedback.execution.executor import Executor, default_backend  # noqa: PLC0415
+        from trl_codefeedback.execution.executor import Executor, default_backend
 
         if self.executor is None:
             return default_backend() != "ray"
@@ -304,7 +298,7 @@ class ExecutionReward(abc.ABC):
     def as_async(self):
         """This reward as a coroutine function (see :mod:`trl_codefeedback.feedback.async_reward`):
         TRL then runs it concurrently with the step's other async rewards."""
-        from trl_codefeedback.feedback.async_reward import AsyncReward  # noqa: PLC0415
+        from trl_codefeedback.feedback.async_reward import AsyncReward
 
         return AsyncReward(self)
 
@@ -524,7 +518,7 @@ def _java_test_problem(test: str) -> str | None:
     a check whose condition calls the program (declare the value first, docs/java.md) is found
     by the oracle's ``javac`` and reported per program as a harness error.
     """
-    from trl_codefeedback.execution.java.split import main_checks  # noqa: PLC0415 - pure Python
+    from trl_codefeedback.execution.java.split import main_checks  # pure Python
 
     if main_checks(test) is None:
         return ("the Java oracle cannot judge this test: it has no parsable `public static void main(String[] args)` "
