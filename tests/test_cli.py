@@ -37,7 +37,7 @@ def test_malformed_rows_are_reported_with_line_numbers_before_running(tmp_path, 
     assert main(["execute", str(inp), "-o", str(out), "-q"]) == 2
     err = capsys.readouterr().err
     assert "5 malformed row(s)" in err
-    for fragment in (":2: not valid JSON", ":3: unknown language 'cobol'", ":4: 'code' must be a string", ":5: missing 'tests'", ":6: tests of kind 'asserts' need a 'asserts' field"):
+    for fragment in (":2: not valid JSON", ":3: unknown language 'cobol'", ":4: 'code' must be a string", ":5: missing 'tests'", ":6: tests of kind 'asserts' need an 'asserts' field"):
         assert fragment in err
     assert not out.exists()
 
