@@ -161,3 +161,8 @@ def test_stdio_program_that_flushes_and_exits_with_0_passes(executor):
     assert fb.status is Status.PASSED, fb
     failing = run1(executor, "import os, sys\nprint(int(input()) * 2)\nsys.stdout.flush()\nos._exit(3)\n", STDIO_DOUBLE)
     assert failing.status is Status.RUNTIME_ERROR and failing.error_type == "EarlyExit", failing
+
+
+def test_language_names_are_case_insensitive(executor):
+    fb = executor.run([Program("def add(a, b):\n    return a + b\n", ADD_TESTS, language="Python")])[0]
+    assert fb.status is Status.PASSED, fb

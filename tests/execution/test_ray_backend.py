@@ -204,5 +204,5 @@ def test_default_size_is_the_free_cpus_or_this_ranks_share(ray_cluster, monkeypa
 
 def test_without_ray_the_error_says_how_to_install_it(monkeypatch):
     monkeypatch.setitem(sys.modules, "ray", None)  # what `import ray` does where Ray is not installed
-    with pytest.raises(ImportError, match=r"pip install 'trl-codefeedback\[ray\]'"):
+    with pytest.raises(ImportError, match=r"pip install '\.\[ray\]'"):
         RayExecutor()

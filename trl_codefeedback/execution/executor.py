@@ -136,7 +136,7 @@ class Executor:
             (a service the first of them starts; docs/cluster.md). The other arguments then
             configure that service when this process starts it. ``"ray"``: Ray actors on the nodes of
             a Ray cluster, each with the same sandbox (:class:`~trl_codefeedback.execution.ray_backend.RayExecutor`;
-            ``workers`` counts actors, default: the cluster's free CPUs; ``pip install 'trl-codefeedback[ray]'``).
+            ``workers`` counts actors, default: the cluster's free CPUs; ``pip install '.[ray]' from a checkout (no PyPI release yet)``).
 
     The pool starts lazily on the first :meth:`run` and is shut down by :meth:`close`
     (or at interpreter exit).

@@ -75,3 +75,7 @@ class Program:
     truncated: bool = False
     coverage: bool = False
     extra: dict[str, Any] = field(default_factory=dict, compare=False, hash=False)
+
+    def __post_init__(self) -> None:
+        if isinstance(self.language, str) and self.language != self.language.strip().lower():
+            object.__setattr__(self, "language", self.language.strip().lower())  # "Python" is python

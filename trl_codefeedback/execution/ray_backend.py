@@ -6,7 +6,7 @@ programs run on Ray actors placed by Ray on the cluster's nodes. Each actor hold
 local :class:`Executor` (``cache_size=0``), so every node runs the very same sandbox, oracle and
 fail-closed isolation policy as a single machine does; only the dispatch is Ray's.
 
-Example (needs ``pip install 'trl-codefeedback[ray]'``)::
+Example (needs ``pip install '.[ray]' from a checkout (no PyPI release yet)``)::
 
     import ray
     ray.init(address="auto")  # or nothing: RayExecutor joins RAY_ADDRESS or starts a local Ray itself
@@ -44,7 +44,7 @@ from trl_codefeedback.execution.program import Limits
 
 logger = logging.getLogger(__name__)
 
-INSTALL_HINT = "the Ray backend needs Ray: pip install 'trl-codefeedback[ray]'"
+INSTALL_HINT = "the Ray backend needs Ray: pip install '.[ray]' from a checkout (no PyPI release yet)"
 START_TIMEOUT_S = 180.0
 
 
