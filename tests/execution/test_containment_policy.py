@@ -15,6 +15,13 @@ def test_refuses_without_user_namespaces_and_says_how_to_fix():
     assert r["programs"] == {}
 
 
+def test_node_service_refuses_as_a_local_executor_does():
+    # The rank gets SandboxUnavailableError itself (a set-up error the rewards raise), not a RuntimeError.
+    r = run_mode("user_no_userns", node=True)
+    refused = r["node_secrets"].get("refused")
+    assert refused and "refusing to run" in refused and "TCF_ISOLATION=weak" in refused, r["node_secrets"]
+
+
 def test_weak_node_service_ranks_are_not_dumpable_either():
     # With Executor(backend="node") the rank talks to a service; its programs run as the rank's uid
     # in weak mode, so the rank must make itself non-dumpable as a local executor does.

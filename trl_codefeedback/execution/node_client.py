@@ -29,7 +29,7 @@ from pathlib import Path
 from typing import Sequence
 
 from trl_codefeedback.execution.feedback import Feedback
-from trl_codefeedback.execution.node_service import DEFAULT_GRACE_S, NodePaths, node_paths, program_to_dict, recv_msg, send_msg
+from trl_codefeedback.execution.node_service import DEFAULT_GRACE_S, REFUSED_EXIT_CODE, NodePaths, node_paths, program_to_dict, recv_msg, send_msg
 from trl_codefeedback.execution.program import Limits, Program, UnknownLanguageError
 from trl_codefeedback.execution.sandbox import policy
 from trl_codefeedback.execution.specs import TestSpecError, parse_test_spec
@@ -288,6 +288,8 @@ class NodeClient:
                     proc.kill()
                     proc.wait()
                     what = f"did not answer within {self.start_timeout_s:.0f} s"
+                elif proc.returncode == REFUSED_EXIT_CODE:
+                    raise policy.SandboxUnavailableError(_tail(paths.log, log_start).strip())
                 else:
                     what = f"exited with code {proc.returncode} before it answered"
                 raise RuntimeError(f"the node executor service {what}; its log ({paths.log}):\n{_tail(paths.log, log_start)}\n"

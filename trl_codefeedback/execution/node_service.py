@@ -53,6 +53,7 @@ from trl_codefeedback.execution.program import LANGUAGES, Limits, Program
 logger = logging.getLogger(__name__)
 
 DEFAULT_GRACE_S = 30.0
+REFUSED_EXIT_CODE = 3  # the host cannot sandbox (SandboxUnavailableError): a set-up error, not a crash
 HANDSHAKE_TIMEOUT_S = 10.0
 PROTOCOL = 1
 
@@ -327,12 +328,18 @@ def main(argv: list[str] | None = None) -> None:
     args = ap.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s tcf-node[%(process)d] %(levelname)s %(message)s")
     from trl_codefeedback.execution.executor import Executor  # noqa: PLC0415
+    from trl_codefeedback.execution.sandbox.policy import SandboxUnavailableError  # noqa: PLC0415
 
     authkey = Path(args.key_file).read_bytes()
     executor = Executor(workers=args.workers or None, cache_size=args.cache_size, isolate=args.isolate, pin_workers=not args.no_pin)
     # Start the pool here, in the main thread: workers die with the thread that started them (PR_SET_PDEATHSIG),
     # and a host that cannot sandbox fails now, with the reason in the log the ranks show.
-    executor.isolation
+    try:
+        executor.isolation
+    except SandboxUnavailableError as e:
+        sys.stderr.write(f"{e}\n")
+        sys.stderr.flush()
+        os._exit(REFUSED_EXIT_CODE)  # the ranks raise SandboxUnavailableError with this message
     service = NodeService(args.socket, authkey, executor, grace_s=args.grace_s)
     signal.signal(signal.SIGTERM, service.stop)
     signal.signal(signal.SIGINT, service.stop)
