@@ -41,6 +41,7 @@ from typing import Any
 from trl_codefeedback.execution.executor import Executor
 from trl_codefeedback.execution.feedback import Feedback
 from trl_codefeedback.execution.program import Limits
+from trl_codefeedback.execution.sandbox import policy
 
 logger = logging.getLogger(__name__)
 
@@ -224,6 +225,10 @@ class RayExecutor(Executor):
         for a in actors:
             a.info = ray.get(a.ready_ref)  # SandboxUnavailableError etc. re-raised with their own type
             a.ready_ref, a.state = None, "ready"
+            if self.isolate:
+                # Weak: programs on this node may run as the driver's uid; make the driver non-dumpable
+                # as a local executor makes its own process.
+                policy.enforce(a.info["isolation"], self.isolate)
 
     @property
     def isolation(self) -> dict:
