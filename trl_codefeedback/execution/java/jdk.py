@@ -36,7 +36,7 @@ def find_jdk() -> tuple[str, str]:
     for tool in ("javac", "java"):
         path = next((os.path.join(d, tool) for d in cands if os.access(os.path.join(d, tool), os.X_OK)), None) or shutil.which(tool)
         if path is None:
-            raise JavaUnavailableError(f"no {tool} found (install a JDK 11+ or set JAVA_HOME)")
+            raise JavaUnavailableError(f"no {tool} found (install a JDK 17 to 23: the Java worker needs a SecurityManager, which JDK 24 removed; or set JAVA_HOME)")
         found.append(os.path.realpath(path))
     return found[0], found[1]
 
