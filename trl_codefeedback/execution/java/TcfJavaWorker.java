@@ -15,7 +15,10 @@
 // (judged on the normalised and the canonical path),
 // sockets, raw file descriptors, replacing System.in/out/err, reflection past access checks
 // (sun.misc.Unsafe, the worker's fields), internal packages, class loaders, system properties,
-// and starting or touching threads outside its own thread group.
+// and starting or touching threads outside its own thread group, JVM-wide setters (logging, net
+// defaults, factories, MBean server, preferences). At a program's end it is closed (its threads may
+// start no thread), its threads are stopped and its group destroyed; anything of it left (threads,
+// program frames elsewhere, threads the JDK started for it, pinned heap) recycles the worker (end()).
 //
 // Time limits (docs/java.md): test_timeout_ms and program_timeout_ms count CPU time (the CpuMeter
 // below: every Java thread of the JVM but this worker's own, from the kernel's per-thread clocks;
@@ -71,6 +74,16 @@ public final class TcfJavaWorker {
 
     static boolean within(ThreadGroup g, ThreadGroup top) { return g != null && top != null && (g == top || top.parentOf(g)); }
 
+    /**
+     * A sandbox thread that no longer belongs to the program now running: a leftover of an ended
+     * program, or a thread of the running program once it is closed (its end, while its threads are
+     * stopped). It may not create, start or touch threads or groups, and its System.exit is no one's.
+     */
+    static boolean stray() {
+        ThreadGroup g = Thread.currentThread().getThreadGroup();
+        return inSandbox(g) && !within(g, running);
+    }
+
     /** {@code g} and the current thread's group both belong to the program now running. */
     static boolean ownGroup(ThreadGroup g) {
         ThreadGroup r = running;
@@ -110,8 +123,10 @@ public final class TcfJavaWorker {
     static boolean dangerous(Permission p) {
         if (deniedInSandbox(p)) return true;
         String name = p.getName();
+        if (JVM_WIDE.contains(p.getClass().getName())) return jvmWide(p.getClass().getName(), name);
         if (p instanceof RuntimePermission) {
-            return name.equals("setContextClassLoader") || name.equals("createClassLoader") || name.equals("getClassLoader")
+            return name.equals("setFactory") || name.equals("preferences")  // JVM-wide factories (URL, sockets, SSL...); the Preferences tree
+                    || name.equals("setContextClassLoader") || name.equals("createClassLoader") || name.equals("getClassLoader")
                     || name.startsWith("accessClassInPackage.sun.") || name.startsWith("accessClassInPackage.jdk.")
                     || name.startsWith("accessClassInPackage.com.sun.") || name.equals("defineClassInPackage")
                     || name.equals("enableContextClassLoaderOverride") || name.equals("setDefaultUncaughtExceptionHandler")
@@ -127,6 +142,23 @@ public final class TcfJavaWorker {
                     || name.startsWith("clearProvider") || name.equals("createAccessControlContext");
         }
         return false;
+    }
+
+    /**
+     * Permission classes (by name: their modules need not be loaded) guarding JVM-wide holders a
+     * program could fill and leave behind for later programs in this JVM: the logging tree (root
+     * logger handlers), the default cookie handler / proxy selector / authenticator / response cache,
+     * the default hostname verifier and SSL context, the platform MBean server.
+     */
+    private static final Set<String> JVM_WIDE = Set.of("java.util.logging.LoggingPermission", "java.net.NetPermission", "javax.net.ssl.SSLPermission",
+            "javax.management.MBeanServerPermission", "javax.management.MBeanTrustPermission", "javax.management.MBeanPermission");
+
+    static boolean jvmWide(String cls, String name) {
+        switch (cls) {
+            case "java.util.logging.LoggingPermission": return true;  // "control": handlers, levels, configuration
+            case "java.net.NetPermission": case "javax.net.ssl.SSLPermission": return name.startsWith("set") || name.equals("specifyStreamHandler");
+            default: return true;  // javax.management: the platform MBean server and what registers in it
+        }
     }
 
     private static final Set<String> OPEN_DEVICES = Set.of("/dev/urandom", "/dev/random", "/dev/null", "/dev/zero");
@@ -171,7 +203,9 @@ public final class TcfJavaWorker {
             return new SecurityException("denied in sandbox: " + p);  // (an exit from a finalizer is only denied:
         }                                                              //  it may run during the next program)
 
-        private static ExitTrap trapExit(int status) {
+        /** An exit counts for the program now running only when one of its own threads calls it. */
+        private static SecurityException trapExit(int status) {
+            if (stray()) return new SecurityException("denied in sandbox: System.exit(" + status + ") after the program ended");
             exitAttempted = true;
             ExitTrap t = new ExitTrap(status);
             exitTrace = t.getStackTrace();
@@ -191,11 +225,15 @@ public final class TcfJavaWorker {
         // Program code (a program class on the stack) may touch only the threads of the program now running,
         // and only from one of them: not another program's, not the sandbox's, and nothing from a thread of the
         // JVM's (Finalizer, common pool) where code of an earlier program might still run.
+        // A stray thread (its program ended or is being stopped) touches no thread or group: it cannot start a
+        // thread (every Thread constructor checks its group), survive the stop and act during a later program.
         @Override public void checkAccess(ThreadGroup g) {
+            if (stray()) throw new SecurityException("denied in sandbox: the program has ended");
             if (!ownGroup(g) && candidateOnStack()) throw new SecurityException("denied in sandbox: a program may only use its own thread group");
             super.checkAccess(g);
         }
         @Override public void checkAccess(Thread t) {
+            if (stray()) throw new SecurityException("denied in sandbox: the program has ended");
             if (!ownGroup(t.getThreadGroup()) && candidateOnStack()) throw new SecurityException("denied in sandbox: a program may only touch its own threads");
             super.checkAccess(t);
         }
@@ -208,7 +246,7 @@ public final class TcfJavaWorker {
         @Override public void write(int b) { add(1); }
         @Override public void write(byte[] b, int off, int len) { add(len); }
         void add(long n) {
-            if (!inSandbox()) return;
+            if (!inSandbox() || stray()) return;  // a stray's output is no program's
             count += n;
             if (count > cap) { exceeded = true; throw new OutputLimitError(); }
         }
@@ -254,6 +292,10 @@ public final class TcfJavaWorker {
         System.setOut(cap);
         System.setErr(cap);
         System.setIn(new ByteArrayInputStream(new byte[0]));  // programs read an empty stdin, never the protocol
+        try {  // before the Guard: its static setup runs a limited doPrivileged, which the Guard would take for the program's
+            java.util.logging.LogManager.getLogManager();  // (after setErr: its console handler writes to the capped stream)
+            java.util.logging.Logger.getLogger("").getHandlers();
+        } catch (Throwable ignored) { }
         try {
             Policy.setPolicy(new ProgramPolicy());
             System.setSecurityManager(new Guard());
@@ -349,6 +391,11 @@ public final class TcfJavaWorker {
                     void lookup(Tree t) {
                         javax.lang.model.element.Element e = trees.getElement(getCurrentPath());
                         long line = lineOf(t);
+                        String reg = e == null ? null : registry(e);
+                        if (reg != null && line >= 1 && line <= candLines) {
+                            extra.add(diag("registry.not.allowed", line, colOf(t), "a program may not call " + reg
+                                    + ": it registers an object JVM-wide, where it outlives the program"));
+                        }
                         if (e != null && e.getSimpleName().contentEquals("lookup") && e.getEnclosingElement() instanceof javax.lang.model.element.TypeElement
                                 && ((javax.lang.model.element.TypeElement) e.getEnclosingElement()).getQualifiedName().contentEquals("java.lang.invoke.MethodHandles")
                                 && line >= 1 && line <= candLines) {
@@ -379,6 +426,18 @@ public final class TcfJavaWorker {
         } catch (IOException | RuntimeException e) {
             return false;
         }
+    }
+
+    /** JDK-wide registries that no permission guards: class -> method. (Reflection still reaches them: the heap check is the backstop.) */
+    private static final Map<String, String> REGISTRIES = Map.of("java.time.zone.ZoneRulesProvider", "registerProvider",
+            "java.sql.DriverManager", "registerDriver");
+
+    /** "Class.method" when {@code e} is one of {@link #REGISTRIES}, else null. */
+    static String registry(javax.lang.model.element.Element e) {
+        if (!(e.getEnclosingElement() instanceof javax.lang.model.element.TypeElement)) return null;
+        String owner = ((javax.lang.model.element.TypeElement) e.getEnclosingElement()).getQualifiedName().toString();
+        String m = REGISTRIES.get(owner);
+        return m != null && e.getSimpleName().contentEquals(m) ? owner + "." + m : null;
     }
 
     static String diag(String code, long line, long column, String message) {
@@ -421,7 +480,69 @@ public final class TcfJavaWorker {
         if (!ok || checks.isEmpty()) {
             return "\"status\":" + TcfCommon.q(ok ? "compiled" : "compile_error") + ",\"diagnostics\":" + ds + ",\"compile_ms\":" + r.ms;
         }
-        return run(r.classes, testClasses, checks.split(","), cls, candLines, req, r.ms);
+        recycleWhy = null;
+        String ran = run(r.classes, testClasses, checks.split(","), cls, candLines, req, r.ms);
+        r = null;
+        // Outside run(): the program's loader and classes are unreachable now, so its statics are garbage.
+        if (recycleWhy == null && heapRetained()) recycleWhy = "heap: " + (usedHeap() >> 20) + " MB in use after a full GC, " + (heapBaseline >> 20) + " MB before any program";
+        return ran + ",\"recycle\":" + (recycleWhy != null) + (recycleWhy != null ? ",\"recycle_reason\":" + TcfCommon.q(recycleWhy) : "");
+    }
+
+    /** Why this worker must be replaced after the program now ending (null: it may run the next one). */
+    private static String recycleWhy;
+    /** Heap in use before any program ran (after a full GC), in bytes; -1 until measured. */
+    private static long heapBaseline = -1;
+
+    static long usedHeap() { Runtime rt = Runtime.getRuntime(); return rt.totalMemory() - rt.freeMemory(); }
+
+    /** The heap's pools but the young generation's (Serial: the tenured gen); null: none known, use the whole heap. */
+    private static List<java.lang.management.MemoryPoolMXBean> oldPools;
+
+    /**
+     * Heap in use outside the young generation: what survived a collection (memory a program pinned
+     * and large arrays land there). The program's garbage in the young generation does not count, so
+     * the common path does not force a full GC every few programs to clear it.
+     */
+    static long oldUsed() {
+        if (oldPools == null) return usedHeap();
+        long n = 0;
+        for (java.lang.management.MemoryPoolMXBean p : oldPools) n += p.getUsage().getUsed();
+        return n;
+    }
+
+    static void findOldPools() {
+        try {
+            List<java.lang.management.MemoryPoolMXBean> old = new ArrayList<>();
+            boolean young = false;
+            for (java.lang.management.MemoryPoolMXBean p : ManagementFactory.getMemoryPoolMXBeans()) {
+                if (p.getType() != java.lang.management.MemoryType.HEAP) continue;
+                String name = p.getName();
+                if (name.contains("Eden") || name.contains("Survivor")) young = true;
+                else old.add(p);
+            }
+            oldPools = young && !old.isEmpty() ? old : null;
+        } catch (Throwable e) {
+            oldPools = null;
+        }
+    }
+
+    /** What a program may leave pinned in the heap (JDK-wide registries) before the worker is replaced. */
+    static long heapMargin() { return Math.max(32L << 20, Runtime.getRuntime().maxMemory() / 16); }
+
+    /**
+     * The backstop for memory a program pinned in some JDK-wide holder that no permission guards
+     * (ZoneRulesProvider.registerProvider, ClassValue on JDK classes...): more heap in use after the
+     * program, after a full GC, than before any program ran plus {@link #heapMargin()}. The common path
+     * reads the old generation's counter; the GC runs only when it is over the mark (garbage promoted
+     * by young collections, mostly). Memory pinned while still in the young generation is counted once
+     * a young collection promotes it, at the latest after the next program.
+     */
+    static boolean heapRetained() {
+        if (heapBaseline < 0) return false;
+        long mark = heapBaseline + heapMargin();
+        if (oldUsed() <= mark) return false;
+        System.gc();
+        return usedHeap() > mark;
     }
 
     /** What one check thread found, as strings only (the worker never calls program code itself). */
@@ -518,6 +639,8 @@ public final class TcfJavaWorker {
             classify(err, box, file, candLines);
         } finally {
             try { box.cpuNs = cpuClock ? tmx.getCurrentThreadCpuTime() : -1; } catch (Throwable ignored) { }
+            // A dead Thread object can linger (the JVM's own references): it must not keep the program's classes alive.
+            try { Thread.currentThread().setContextClassLoader(null); } catch (Throwable ignored) { }
             box.done = true;
         }
     }
@@ -552,6 +675,11 @@ public final class TcfJavaWorker {
         CAP.count = 0;
         CAP.exceeded = false;
         CAP.cap = Long.parseLong(req.get("output_bytes"));
+        if (heapBaseline < 0) {  // once, before any program code runs in this JVM
+            System.gc();
+            heapBaseline = usedHeap();
+            findOldPools();
+        }
         ProgLoader loader = new ProgLoader(classes);
         Class<?> main = loader.loadClass(req.getOrDefault("main_class", "Main"));
         ThreadGroup group = new ThreadGroup(SANDBOX, "tcf-program");
@@ -567,6 +695,7 @@ public final class TcfJavaWorker {
     static String runIn(ThreadGroup group, ProgLoader loader, Class<?> main, Set<String> testClasses, String[] checks, String file, int candLines,
                         long compileMs, long testMs, long progMs, BigDecimal factor, long testCpuNs, long progCpuNs, long testWallNs, int maxChars,
                         long t0, long progWallCap) throws Exception {
+        Set<Thread> before = liveThreads();
         CpuMeter meter = new CpuMeter();
         StringBuilder out = new StringBuilder("\"status\":\"ran\",\"checks\":[");
         boolean recycle = false, stopAll = false;
@@ -610,6 +739,7 @@ public final class TcfJavaWorker {
             if (timedOut != null) {
                 o = "timeout"; type = "Timeout"; msg = timedOut;
                 if (!stop(t)) recycle = true;
+                else t.setContextClassLoader(null);
             } else if (exitAttempted) {
                 o = "error"; type = "SystemExit"; msg = "System.exit called by the program before the tests finished";
                 line = candidateLine(exitTrace, file, candLines);
@@ -640,41 +770,89 @@ public final class TcfJavaWorker {
             int n = group.enumerate(left, true);
             Thread live = null;
             for (int i = 0; i < n && live == null; i++) if (!left[i].isDaemon() && left[i].isAlive()) live = left[i];
-            if (live == null) break;
+            if (live == null || exitAttempted) break;  // (a System.exit would have ended a plain JVM)
             long now = System.nanoTime(), cpu = meter.read();
             if (now >= progWallCap || cpu >= progCpuNs) { still = true; break; }
             long wait = Math.min(Math.max(Math.min(progCpuNs - cpu, MAX_POLL_NS), MIN_POLL_NS), progWallCap - now);
             live.join(wait / 1_000_000L, (int) (wait % 1_000_000L));
         }
         long cpuNs = meter.read();
-        Thread[] left = new Thread[group.activeCount() + 8];
-        int n = group.enumerate(left, true);
-        for (int i = 0; i < n; i++) if (!stop(left[i])) recycle = true;
-        if (!recycle) {
-            try { group.destroy(); } catch (Throwable ignored) { }
-        }
-        if (java.util.concurrent.ForkJoinPool.commonPool().getActiveThreadCount() > 0) {
-            Thread.sleep(20);
-            if (java.util.concurrent.ForkJoinPool.commonPool().getActiveThreadCount() > 0) recycle = true;  // program work still running there
-        }
-        if (!recycle && programCodeOutside(group)) recycle = true;  // nothing of a program may run once it has ended
+        String why = end(group, before);
+        if (recycle || why != null) recycleWhy = recycle ? "probe" : why;
         out.append(",\"leftover_thread\":").append(still);
         if (exitAttempted) out.append(",\"exit_line\":").append(candidateLine(exitTrace, file, candLines));
         out.append(",\"compile_ms\":").append(compileMs)
            .append(",\"run_ms\":").append((System.nanoTime() - t0) / 1_000_000)
            .append(",\"cpu_ms\":").append(cpuNs / 1_000_000)
-           .append(",\"cpu_clock\":").append(cpuClock)
-           .append(",\"recycle\":").append(recycle);
+           .append(",\"cpu_clock\":").append(cpuClock);
         return out.toString();
     }
 
-    /** Some thread outside the program's group (the Finalizer, a JDK pool) is running code of a program's class. */
-    static boolean programCodeOutside(ThreadGroup group) {
-        for (Map.Entry<Thread, StackTraceElement[]> e : Thread.getAllStackTraces().entrySet()) {
-            if (e.getKey() == Thread.currentThread() || within(e.getKey().getThreadGroup(), group)) continue;
-            for (StackTraceElement f : e.getValue()) if (PROGRAM_LOADER.equals(f.getClassLoaderName())) return true;
+    private static final int STOP_ROUNDS = 8;
+    private static final String DELAYER = "CompletableFutureDelayScheduler";
+
+    /**
+     * The program's end: nothing of it may act during a later program. The program is closed first
+     * ({@code running} cleared: its threads become strays, which the Guard lets create no thread), then
+     * its threads are stopped until its group is empty (a thread being stopped can no longer start
+     * another in the group) and the group is destroyed (so a Thread object it created but never started
+     * can never start). Why the worker must be replaced, or null when nothing of the program is left:
+     * a thread that outlived the stops, a group that is not empty or cannot be destroyed, any thread or
+     * group left under the sandbox, program work running or queued in the common pool, a frame of
+     * program code on any other thread, or a thread started during the program outside the sandbox
+     * (e.g. a Cleaner's, which would run program code later) other than a common-pool worker.
+     */
+    static String end(ThreadGroup group, Set<Thread> before) throws InterruptedException {
+        running = null;
+        boolean delayer = false;
+        for (int round = 0; ; round++) {
+            Thread[] left = new Thread[group.activeCount() + 8];
+            int n = group.enumerate(left, true);
+            if (n == 0) break;
+            if (round == STOP_ROUNDS) return "threads";
+            for (int i = 0; i < n; i++) {
+                delayer |= DELAYER.equals(left[i].getName());
+                if (!stop(left[i])) return "stuck";
+                left[i].setContextClassLoader(null);  // (as the probe threads do: see runCheck)
+            }
         }
-        return false;
+        // CompletableFuture's JVM-wide delay scheduler started its thread in this program's group: its queue
+        // may hold the program's tasks, which the next program to use it would run.
+        if (delayer) return "delay-scheduler";
+        try {
+            if (!group.isDestroyed()) group.destroy();  // (a daemon group is destroyed with its last thread)
+        } catch (IllegalThreadStateException e) {
+            return "group";
+        }
+        if (SANDBOX.activeCount() > 0 || SANDBOX.activeGroupCount() > 0) return "sandbox";
+        java.util.concurrent.ForkJoinPool common = java.util.concurrent.ForkJoinPool.commonPool();
+        if (common.getActiveThreadCount() > 0 || common.hasQueuedSubmissions() || common.getQueuedTaskCount() > 0) {
+            Thread.sleep(20);
+            if (common.getActiveThreadCount() > 0 || common.hasQueuedSubmissions() || common.getQueuedTaskCount() > 0) return "common-pool";
+        }
+        for (Map.Entry<Thread, StackTraceElement[]> e : Thread.getAllStackTraces().entrySet()) {
+            Thread t = e.getKey();
+            if (t == Thread.currentThread()) continue;
+            for (StackTraceElement f : e.getValue()) if (PROGRAM_LOADER.equals(f.getClassLoaderName())) return "program-code";
+            if (!before.contains(t) && t.isAlive() && !commonWorker(t, common)) return "new-thread";
+        }
+        return null;
+    }
+
+    static boolean commonWorker(Thread t, java.util.concurrent.ForkJoinPool common) {
+        return t instanceof java.util.concurrent.ForkJoinWorkerThread && ((java.util.concurrent.ForkJoinWorkerThread) t).getPool() == common;
+    }
+
+    /** Every live thread of the JVM (from the root thread group). */
+    static Set<Thread> liveThreads() {
+        ThreadGroup root = SANDBOX;
+        while (root.getParent() != null) root = root.getParent();
+        Thread[] all = new Thread[root.activeCount() + 16];
+        int n;
+        while ((n = root.enumerate(all, true)) == all.length) all = new Thread[all.length * 2];
+        Set<Thread> out = Collections.newSetFromMap(new IdentityHashMap<>());
+        for (int i = 0; i < n; i++) out.add(all[i]);
+        return out;
     }
 
     @SuppressWarnings("deprecation")

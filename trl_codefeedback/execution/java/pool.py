@@ -226,6 +226,7 @@ class JavaBackend:
                 outcome, etype, msg = _CHANNEL_OUTCOME[e.kind]
                 return whole_program_feedback(job, outcome, etype, f"{msg} ({e})", time.monotonic() - t0)
             if resp.get("recycle"):
+                logger.debug("java worker %d replaced after a program: %s", slot, str(resp.get("recycle_reason"))[:120])
                 self._replace(slot, heap_mb)
         finally:
             self._idle.put(slot)
