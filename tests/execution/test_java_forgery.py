@@ -8,12 +8,12 @@ program's JVM only returns each check's actual values as plain, tagged data.
 from __future__ import annotations
 
 import shutil
-from dataclasses import asdict
 
 import pytest
+from java_programs import LIM, java, job
 
 from trl_codefeedback.execution import Limits, Program, Status
-from trl_codefeedback.execution.java import JavaBackend, count_java_checks
+from trl_codefeedback.execution.java import JavaBackend
 
 pytestmark = pytest.mark.skipif(shutil.which("javac") is None or shutil.which("java") is None, reason="needs a JDK")
 
@@ -89,18 +89,6 @@ class Main {
 HEADER = "import java.util.*;\nimport java.lang.reflect.*;\n\n"
 HONEST_LIST = HEADER + "class Sol {\n    static List<Integer> f(int n) {\n        return n == 3 ? Arrays.asList(3, 1, 4) : new ArrayList<>(List.of(2, 7));\n    }\n}\n"
 HONEST_INT = HEADER + "class Sol {\n    static int g(int n) {\n        return n == 1 ? 4242 : 1717;\n    }\n}\n"
-LIM = Limits(test_timeout_s=2.0, program_timeout_s=6.0)
-
-
-def java(code: str, test: str) -> Program:
-    return Program(code, {"kind": "java_main", "test": test}, language="java")
-
-
-def job(p: Program, limits: Limits = LIM) -> dict:
-    return {"code": p.code, "tests": p.tests, "truncated": p.truncated, "coverage": False, "limits": asdict(limits),
-            "num_tests": count_java_checks(p.tests["test"]) if p.tests else 0, "language": "java"}
-
-
 @pytest.fixture(scope="module")
 def backend():
     with JavaBackend(1) as be:

@@ -8,45 +8,19 @@ from __future__ import annotations
 
 import shutil
 import time
-from dataclasses import asdict
 
 import pytest
+from java_programs import LIM, java, job, one_check
 
 from trl_codefeedback.execution import Limits, Program, Status
-from trl_codefeedback.execution.java import JavaBackend, build_java_source, count_java_checks
+from trl_codefeedback.execution.java import JavaBackend, build_java_source
 
 pytestmark = pytest.mark.skipif(shutil.which("javac") is None or shutil.which("java") is None, reason="needs a JDK")
-
-COMPARE = """    public static boolean compare(Object obj1, Object obj2) {
-        if (obj1 == null && obj2 == null){ return true; } else if (obj1 == null || obj2 == null){ return false; } else { return obj1.equals(obj2); }
-    }
-"""
-
-
-def one_check(decl: str, expected: str) -> str:
-    """An MBJP-shaped test with one check: ``decl`` declares x0 from the program, ``expected`` declares v0."""
-    return ("class Main {\n" + COMPARE + "    public static void main(String[] args) throws Exception {\n"
-            f"        {decl}\n        {expected}\n"
-            "        if (!(compare(x0, v0))) {\n            throw new java.lang.Exception(\"Exception -- test case 0 did not pass. x0 = \" + x0);\n"
-            "        }\n    }\n}\n")
-
 
 INT_TEST = one_check("int x0 = Sol.g(1);", "int v0 = 4242;")
 LIST_TEST = one_check("List<Integer> x0 = Sol.f(3);", "List<Integer> v0 = Arrays.asList(3, 1, 4);")
 HONEST_INT = "import java.util.*;\nclass Sol {\n    static int g(int n) {\n        return 4242;\n    }\n}\n"
 HONEST_LIST = "import java.util.*;\nclass Sol {\n    static List<Integer> f(int n) {\n        return Arrays.asList(3, 1, 4);\n    }\n}\n"
-LIM = Limits(test_timeout_s=2.0, program_timeout_s=6.0)
-
-
-def java(code: str, test: str) -> Program:
-    return Program(code, {"kind": "java_main", "test": test}, language="java")
-
-
-def job(p: Program, limits: Limits = LIM) -> dict:
-    return {"code": p.code, "tests": p.tests, "truncated": p.truncated, "coverage": False, "limits": asdict(limits),
-            "num_tests": count_java_checks(p.tests["test"]) if p.tests else 0, "language": "java"}
-
-
 @pytest.fixture(scope="module")
 def backend():
     with JavaBackend(1) as be:

@@ -9,31 +9,18 @@ from __future__ import annotations
 
 import shutil
 import time
-from dataclasses import asdict
 
 import pytest
+from java_programs import LIM, job, one_check
+from java_programs import java as make_java
 
 from trl_codefeedback.execution import Limits, Program, Status
-from trl_codefeedback.execution.java import JavaBackend, count_java_checks
+from trl_codefeedback.execution.java import JavaBackend
 
 pytestmark = pytest.mark.skipif(shutil.which("javac") is None or shutil.which("java") is None, reason="needs a JDK")
 
-COMPARE = """    public static boolean compare(Object obj1, Object obj2) {
-        if (obj1 == null && obj2 == null){ return true; } else if (obj1 == null || obj2 == null){ return false; } else { return obj1.equals(obj2); }
-    }
-"""
-
-
-def one_check(decl: str, expected: str) -> str:
-    return ("class Main {\n" + COMPARE + "    public static void main(String[] args) throws Exception {\n"
-            f"        {decl}\n        {expected}\n"
-            "        if (!(compare(x0, v0))) {\n            throw new java.lang.Exception(\"Exception -- test case 0 did not pass. x0 = \" + x0);\n"
-            "        }\n    }\n}\n")
-
-
 INT_TEST = one_check("int x0 = Sol.g(1);", "int v0 = 4242;")
 PROBE_TEST = one_check("String x0 = Probe.go();", 'String v0 = "?";')
-LIM = Limits(test_timeout_s=2.0, program_timeout_s=6.0)
 
 
 def honest(k: int, body: str = "") -> Program:
@@ -42,12 +29,7 @@ def honest(k: int, body: str = "") -> Program:
 
 
 def java(code: str, test: str = INT_TEST) -> Program:
-    return Program(code, {"kind": "java_main", "test": test}, language="java")
-
-
-def job(p: Program, limits: Limits = LIM) -> dict:
-    return {"code": p.code, "tests": p.tests, "truncated": p.truncated, "coverage": False, "limits": asdict(limits),
-            "num_tests": count_java_checks(p.tests["test"]) if p.tests else 0, "language": "java"}
+    return make_java(code, test)
 
 
 @pytest.fixture
