@@ -117,14 +117,12 @@ def setup_isolation(sandbox_uid: int, tmp_size_mb: int, *, ro_paths=(), use_cgro
         _STATE["cgroup"] = cg
         info["cgroup"] = f"v{cg['version']}"
         if "cpu_dir" not in cg:
-            # Processes the kernel reaps by itself (a program ignoring SIGCHLD) would leave no CPU
-            # time anywhere else: without the cgroup's own count, no processes.
             info["errors"].append("cgroup: no CPU accounting (v1 cpuacct hierarchy missing)")
-            info["no_fork"] = seccomp.supported()
     else:
         info["errors"].append(f"cgroup: {cg['error']}")
-        # Without a cgroup nothing bounds a process tree: programs may not create processes.
-        info["no_fork"] = seccomp.supported()
+    # Processes only where a cgroup bounds the whole tree and counts its CPU time (a child the kernel
+    # reaps by itself, its parent ignoring SIGCHLD, leaves its time nowhere else).
+    info["no_fork"] = "cpu_dir" not in cg and seccomp.supported()
     # CPython ignores SIGXFSZ (writes past the size limit then raise OSError EFBIG): restore the
     # default (inherited by every program) so the kernel ends the program and the verdict is a
     # resource limit.

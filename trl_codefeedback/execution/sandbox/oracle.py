@@ -237,14 +237,18 @@ class Oracle:
             info = answer["exc"] if isinstance(answer["exc"], dict) else {}
             raise program_exception(info)
         if "ok" not in answer:
-            raise self.session.stop({"o": "error", "type": "ProtocolError", "msg": "malformed answer from the program", "line": None})
+            raise self._malformed()
         return answer
+
+    def _malformed(self) -> ProgramEnded:
+        """End the program for an answer of the wrong shape (its outcome: a protocol error)."""
+        return self.session.stop({"o": "error", "type": "ProtocolError", "msg": "malformed answer from the program", "line": None})
 
     def _names(self, answer: dict) -> list[str]:
         """The program's answer to a ``defined`` request, or a protocol error (the program's)."""
         found = answers.names(answer["ok"])
         if found is None:
-            raise self.session.stop({"o": "error", "type": "ProtocolError", "msg": "malformed answer from the program", "line": None})
+            raise self._malformed()
         return found
 
     def _make_remote(self, tag: str, key, type_name: str | None = None, truth: bool | None = None):
@@ -445,7 +449,7 @@ class Oracle:
         except codec.DecodeError:
             handle = None
         if not isinstance(handle, Remote):
-            self._record_all(self.session.stop({"o": "error", "type": "ProtocolError", "msg": "malformed answer from the program", "line": None}).outcome)
+            self._record_all(self._malformed().outcome)
             return
         for i, case in enumerate(tests["cases"]):
             box = {}

@@ -16,10 +16,10 @@ Filters, stacked where several apply:
 * :func:`deny_namespaces` (each program, once it is inside its own view; worker JVMs): no new
   namespaces (``unshare``, ``setns``, ``clone`` with a ``CLONE_NEW*`` flag): user namespaces are
   the largest kernel attack surface open to an unprivileged process, and no program needs one.
-* :func:`deny_process_creation`, where the whole process tree cannot be limited or measured (no
-  cgroup, or one without CPU accounting): a program that cannot fork holds at most its own
-  ``RLIMIT_AS`` and leaves nothing running. Also applied to worker JVMs, whose programs run as
-  threads. ``fork``/``vfork`` and ``clone`` without ``CLONE_THREAD`` fail with EPERM.
+* no new processes (``deny_namespaces(processes=True)``), where the whole process tree cannot be
+  limited or measured (no cgroup, or one without CPU accounting): a program that cannot fork holds
+  at most its own ``RLIMIT_AS`` and leaves nothing running. Also applied to worker JVMs, whose
+  programs run as threads. ``fork``/``vfork`` and ``clone`` without ``CLONE_THREAD`` fail with EPERM.
 
 ``clone3`` (whose flags a filter cannot read) fails with ENOSYS wherever ``clone`` flags are
 checked, so the C library falls back to ``clone``. System calls of a foreign ABI (i386
@@ -165,8 +165,3 @@ def deny_namespaces(*, processes: bool = False) -> None:
     """Install the no-new-namespaces filter (``processes``: no new processes either, in the same
     filter). Raises OSError."""
     _install(namespaces=True, processes=processes)
-
-
-def deny_process_creation() -> None:
-    """Install the no-new-processes filter on this process (inherited by its threads and across exec). Raises OSError."""
-    _install(processes=True)
