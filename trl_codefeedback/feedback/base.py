@@ -435,11 +435,10 @@ class ExecutionReward(abc.ABC):
         When no trainer can be found, warn once: a syntax error at a truncated last line would
         be blamed on that line instead of the whole program.
         """
-        for hook in ("log_metric", "log_extra"):
-            trainer = getattr(kwargs.get(hook), "__self__", None)
-            if getattr(getattr(trainer, "args", None), "max_completion_length", None):
-                self.attach_trainer(trainer)
-                return
+        trainer = self._calling_trainer(kwargs)
+        if getattr(getattr(trainer, "args", None), "max_completion_length", None):
+            self.attach_trainer(trainer)
+            return
         if not self._warned_unknown_length:
             self._warned_unknown_length = True
             msg = (
