@@ -30,7 +30,7 @@ from pathlib import Path
 from typing import Any
 
 from trl_codefeedback.execution.feedback import Feedback
-from trl_codefeedback.execution.specs import KINDS_FOR_LANGUAGE  # the test kinds that can test each language
+from trl_codefeedback.execution.specs import check_kind_for_language
 
 EXAMPLES = "execute_examples.jsonl"
 MAX_REPORTED_ERRORS = 20
@@ -59,15 +59,9 @@ def _row_to_program(row: Any, where: str):
     tests = row["tests"]
     if tests is not None:
         try:
-            spec = parse_test_spec(tests)
+            check_kind_for_language(parse_test_spec(tests), language)
         except TestSpecError as e:
             raise InputError(f"{where}: {e}") from None
-        kinds = KINDS_FOR_LANGUAGE[language]
-        if spec.kind not in kinds:
-            raise InputError(
-                f"{where}: tests of kind {spec.kind!r} cannot test a {language} program "
-                f"(kinds for {language}: {', '.join(kinds)})"
-            )
     truncated = row.get("truncated", False)
     if not isinstance(truncated, bool):
         raise InputError(f"{where}: 'truncated' must be true or false")

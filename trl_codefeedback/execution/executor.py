@@ -35,7 +35,7 @@ from typing import Iterable, Sequence
 from trl_codefeedback.execution.feedback import Feedback
 from trl_codefeedback.execution.program import LANGUAGES, Limits, Program, UnknownLanguageError
 from trl_codefeedback.execution.sandbox import policy
-from trl_codefeedback.execution.specs import TestSpecError, parse_test_spec, spec_to_dict
+from trl_codefeedback.execution.specs import TestSpecError, check_kind_for_language, parse_test_spec, spec_to_dict
 from trl_codefeedback.execution.stderr_tail import StderrTail
 from trl_codefeedback.execution.worker_process import LineWorkerProcess
 
@@ -333,10 +333,9 @@ class Executor:
         else:
             try:
                 spec = parse_test_spec(program.tests)
+                check_kind_for_language(spec, program.language)
             except TestSpecError as e:
                 raise TestSpecError(f"program {index}: {e}") from None
-            if (program.language == "java") != (spec.kind == "java_main"):
-                raise TestSpecError(f"program {index}: tests of kind {spec.kind!r} cannot test a {program.language} program")
             spec_dict, num_tests = spec_to_dict(spec), spec.num_tests
         job = {
             "code": program.code,
