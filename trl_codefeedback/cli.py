@@ -43,12 +43,11 @@ class InputError(ValueError):
 
 def _row_to_program(row: Any, where: str):
     from trl_codefeedback.execution import LANGUAGES, Program, TestSpecError, parse_test_spec
+    from trl_codefeedback.execution.program import language_name
 
     if not isinstance(row, dict):
         raise InputError(f"{where}: a row must be a JSON object, got {type(row).__name__}")
-    language = row.get("language", "python")
-    if isinstance(language, str):
-        language = language.strip().lower()  # "Python" is python
+    language = language_name(row.get("language", "python"))
     if language not in LANGUAGES:
         raise InputError(f"{where}: unknown language {language!r} (supported: {', '.join(LANGUAGES)})")
     code = row.get("code")

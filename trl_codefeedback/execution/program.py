@@ -56,6 +56,12 @@ class Limits:
             raise ValueError("memory_mb below 64 leaves no room for the interpreter")
 
 
+def language_name(value: Any) -> Any:
+    """``"Python"`` / ``" java "`` -> ``"python"`` / ``"java"``; anything but a string is returned as
+    it is (and refused where languages are checked)."""
+    return value.strip().lower() if isinstance(value, str) else value
+
+
 @dataclass(frozen=True)
 class Program:
     """One candidate program and its tests.
@@ -77,5 +83,4 @@ class Program:
     extra: dict[str, Any] = field(default_factory=dict, compare=False, hash=False)
 
     def __post_init__(self) -> None:
-        if isinstance(self.language, str) and self.language != self.language.strip().lower():
-            object.__setattr__(self, "language", self.language.strip().lower())  # "Python" is python
+        object.__setattr__(self, "language", language_name(self.language))

@@ -22,7 +22,7 @@ from dataclasses import dataclass, replace
 from typing import Any
 
 from trl_codefeedback.execution.feedback import ErrorScope, Feedback, Status
-from trl_codefeedback.execution.program import LANGUAGES, Limits, Program, UnknownLanguageError
+from trl_codefeedback.execution.program import LANGUAGES, Limits, Program, UnknownLanguageError, language_name
 from trl_codefeedback.execution.sandbox.policy import SandboxUnavailableError
 from trl_codefeedback.execution.specs import TestSpecError, check_kind_for_language, parse_test_spec
 from trl_codefeedback.feedback.extract import ExtractedCode, count_line_breaks, extract_code
@@ -85,7 +85,7 @@ def normalize_language(value: Any, where: str = "") -> str:
     """``"Python"`` / ``" java "`` -> ``"python"`` / ``"java"``; :class:`UnknownLanguageError` for a non-string."""
     if not isinstance(value, str):
         raise UnknownLanguageError(f"language must be a string{where}, got {type(value).__name__} {value!r}")
-    return value.strip().lower()
+    return language_name(value)
 
 
 def row_label(kwargs: dict[str, Any], i: int, where: str = "of this reward call's batch") -> str:
