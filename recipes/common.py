@@ -121,3 +121,6 @@ def run_rl_recipe(trainer_cls, script_args: CodeFeedbackScriptArguments, trainin
                 trainer.push_to_hub(dataset=script_args.dataset_name)
             else:
                 push_with_card(trainer, dataset=script_args.dataset_name)
+    # Destroys the process group while the interpreter is alive: a gloo group left to interpreter teardown
+    # can abort the process (SIGABRT, "terminate called without an active exception") after training succeeded.
+    trainer.accelerator.end_training()

@@ -48,6 +48,7 @@ def main(script_args: CodeFeedbackScriptArguments, training_args: SFTConfig, mod
                         reward_funcs=[], trainer_args=training_args, model_name="SFT warm-start")
         if training_args.push_to_hub:
             trainer.push_to_hub()
+    trainer.accelerator.end_training()  # destroy the process group before interpreter teardown (see common.py)
 
 
 if __name__ == "__main__":

@@ -170,6 +170,7 @@ rank = trainer.accelerator.process_index
 logs = [k for e in trainer.state.log_history for k in e]
 with open(os.path.join(sys.argv[2], f"checks_{{rank}}.json"), "w") as f:
     json.dump({{"checks": checks, "logs": logs, "steps": trainer.state.global_step}}, f)
+trainer.accelerator.end_training()  # as the recipes do: no gloo teardown abort at exit
 '''
 
 

@@ -57,6 +57,7 @@ logs = [k for e in trainer.state.log_history for k in e]
 with open(os.path.join(sys.argv[2], f"checks_{{rank}}.json"), "w") as f:
     json.dump({{"checks": checks, "logs": logs, "steps": trainer.state.global_step,
                "head": head.weight.detach().flatten()[:8].tolist(), "ddp": type(trainer.model_wrapped).__name__}}, f)
+trainer.accelerator.end_training()  # as the recipes do: no gloo teardown abort at exit
 '''
 
 
