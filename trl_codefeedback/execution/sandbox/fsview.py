@@ -16,6 +16,7 @@ last process exits, so nothing is carried from one program to the next.
 
 from __future__ import annotations
 
+import glob
 import os
 import sys
 
@@ -32,6 +33,7 @@ ETC = ("passwd", "group", "nsswitch.conf", "hosts", "host.conf", "localtime", "t
        "ld.so.conf", "ld.so.conf.d", "ssl", "ca-certificates", "alternatives", "mime.types", "os-release",
        "java-17-openjdk", "java-21-openjdk", "java-11-openjdk")
 DEV = ("null", "zero", "full", "random", "urandom")
+SYSTEM_PACKAGES = ("/usr/lib/python3*/*-packages", "/usr/local/lib/python3*/*-packages", "/usr/lib/python3/dist-packages")
 STASH = "/.tcf-ro"
 RO_FLAGS = osc.MS_REMOUNT | osc.MS_BIND | osc.MS_RDONLY
 
@@ -53,6 +55,28 @@ def interpreter_paths() -> list[str]:
             if any(_under(real, pre) for pre in prefixes):
                 paths.add(real)
     return sorted(p for p in paths if p != "/")
+
+
+def data_search_roots() -> list[str]:
+    """Where to look for benchmark data programs must not read: the interpreter's own prefixes, the
+    ``sys.path`` folders of an interpreter installed under a system folder (``/usr/bin/python3``, the
+    ``python`` Docker images' ``/usr/local``), whose prefix is too large to walk, and every system
+    interpreter's package folders (visible to programs under ``/usr`` whichever Python runs them).
+
+    Example: with pyenv, ``['/root/.pyenv/versions/3.11.7']``; with Debian's python3,
+    ``['/usr/lib/python3.11', '/usr/lib/python3/dist-packages', '/usr/local/lib/python3.11/dist-packages']``.
+    """
+    system = [os.path.realpath(s) for s in SYSTEM if os.path.isdir(s) and not os.path.islink(s)]
+    roots = []
+    for p in interpreter_paths():
+        if not any(_under(p, s) for s in system):
+            roots.append(p)
+    for p in sys.path:
+        real = os.path.realpath(p) if p else ""
+        if real and os.path.isdir(real) and real not in system and any(_under(real, s) for s in system):
+            roots.append(real)
+    roots += [p for pattern in SYSTEM_PACKAGES for p in glob.glob(pattern) if os.path.isdir(p)]
+    return _minimal(roots)
 
 
 def _minimal(paths) -> list[str]:
@@ -130,7 +154,7 @@ def build(ro_paths=(), tmp_size_mb: int = 512) -> dict:
             rebind.append([stash, p])
         else:
             _bind(p, stage + p)
-    hidden = _hide_data_files(stage, extra, rebind)
+    hidden = _hide_data_files(stage, extra + [s for s in system if not os.path.islink(s)], rebind)
     for d in DEV:
         if os.path.exists("/dev/" + d):
             _bind("/dev/" + d, f"{stage}/dev/{d}")
@@ -150,10 +174,10 @@ def build(ro_paths=(), tmp_size_mb: int = 512) -> dict:
 
 
 def _hide_data_files(stage: str, exposed: list[str], rebind: list) -> list[str]:
-    """Bind /dev/null over benchmark data files inside the exposed interpreter folders (see :mod:`datafiles`)."""
+    """Bind /dev/null over benchmark data files inside the exposed folders (see :mod:`datafiles`)."""
     stashed = {target: stash for stash, target in rebind}
     hidden = []
-    for path in datafiles.from_env_or_find(tuple(exposed)):
+    for path in datafiles.from_env_or_find(tuple(data_search_roots())):
         root = next((p for p in exposed if _under(path, p)), None)
         if root is None:
             continue
