@@ -23,7 +23,11 @@ REPO = os.path.dirname(os.path.dirname(HERE))
 SYSTEM_PYTHON = "/usr/bin/python3"
 USER = "tcf-sandbox-ci"
 SECRET = "tcf-secret-7f3a9c"
+# Where programs run contained; the containment tests run every probe in each. user_no_userns and
+# docker_default have no namespace at all: programs are confined by Landlock there.
 MODES = ("root", "venv_tmp", "user_ns", "root_no_sys_admin", "docker_default", "user_no_userns")
+# Hosts with neither namespaces nor Landlock: the executor refuses, or runs weak when asked.
+NO_SANDBOX_MODES = ("docker_no_landlock", "user_no_sandbox")
 
 # ----------------------------------------------------------------------------- probes (run in the mode)
 
@@ -35,10 +39,12 @@ PROBES = {
     "stdlib": "import pprint, pathlib, socket, sqlite3, asyncio, ctypes, email, xml.dom.minidom, unittest, multiprocessing, tempfile\n"
               "def f():\n    tempfile.TemporaryFile().write(b'x')\n    return 1\n",
     "host_write": "import json, os\ndef f():\n    found = []\n"
+                  "    acts = {{'chmod': lambda p: os.chmod(p, 0o777), 'utime': lambda p: os.utime(p, (0, 0)),\n"
+                  "            'write': lambda p: open(p, 'a').write('owned'), 'remove': os.remove}}\n"
                   "    for p in {targets!r}:\n"
-                  "        for act in ('write', 'remove'):\n"
+                  "        for act, do in acts.items():\n"
                   "            try:\n"
-                  "                open(p, 'a').write('owned') if act == 'write' else os.remove(p)\n"
+                  "                do(p)\n"
                   "                found.append(act + ' ' + p)\n"
                   "            except OSError:\n"
                   "                pass\n" + RAISE,
@@ -46,7 +52,8 @@ PROBES = {
                  "    for p in {readables!r}:\n"
                  "        try:\n            if open(p, 'rb').read(1):  # a hidden file reads as empty\n                found.append(p)\n        except OSError:\n            pass\n" + RAISE,
     "secrets": "import json, os\ndef f():\n    found = []\n"
-               "    for pid in os.listdir('/proc') if os.path.isdir('/proc') else []:\n"
+               "    try:\n        pids = os.listdir('/proc')\n    except OSError:  # hidden, or not listable\n        pids = []\n"
+               "    for pid in pids:\n"
                "        try:\n            data = open('/proc/' + pid + '/environ', 'rb').read()\n        except OSError:\n            continue\n"
                f"        if b'{SECRET}' in data:\n            found.append('environ ' + pid)\n"
                "    for pid in {pids!r}:\n"
@@ -59,10 +66,10 @@ PROBES = {
               "    if pid == 0:\n        os.setsid()\n        if os.fork() == 0:\n            os.execv('/bin/sleep', ['sleep', '{marker}'])\n        os._exit(0)\n"
               "    os.waitpid(pid, 0)\n    time.sleep(0.2)\n    return 1\n",
     "carry_write": "import os\ndef f():\n"
-                   "    for d in ('/tmp', '/var/tmp', '/dev/shm'):\n"
+                   "    for d in ('/tmp', '/var/tmp', '/dev/shm', os.getcwd()):\n"
                    "        try:\n            open(d + '/tcf-carry-{marker}', 'w').write('x')\n        except OSError:\n            pass\n"
                    "    return 1\n",
-    "carry_read": "import json, os\ndef f():\n    found = [d for d in ('/tmp', '/var/tmp', '/dev/shm') if os.path.exists(d + '/tcf-carry-{marker}')]\n" + RAISE,
+    "carry_read": "import json, os\ndef f():\n    found = [d for d in ('/tmp', '/var/tmp', '/dev/shm', os.getcwd()) if os.path.exists(d + '/tcf-carry-{marker}')]\n" + RAISE,
     "memory": "import os, time\ndef f():\n    kids, ok = [], 0\n"
               "    for _ in range(3):\n"
               "        try:\n            pid = os.fork()\n        except OSError:\n            break\n"
@@ -122,6 +129,31 @@ PROBES = {
                        "        try:\n            socket.socket(fam, socket.SOCK_DGRAM if fam != 40 else socket.SOCK_STREAM).close(); found.append(fam)\n"
                        "        except OSError:\n            pass\n" + RAISE,
     "file_size": "def f():\n    with open('big.bin', 'wb') as fh:\n        for _ in range(40):\n            fh.write(b'x' * (1 << 20))\n    return 1\n",
+    # Many files each under the size limit: 40 x 15 MB is over the 512 MB of files a program may keep.
+    "disk_fill": "def f():\n    for i in range(40):\n        with open(f'fill{{i}}.bin', 'wb') as fh:\n            fh.write(b'x' * (15 << 20))\n    return 1\n",
+    # Calls that act on another process by pid (the trainer's), with values that change nothing if allowed.
+    "host_processes": "import ctypes, json, os, resource, signal\ndef f():\n    found = []\n"
+                      "    libc = ctypes.CDLL(None, use_errno=True)\n"
+                      "    for pid in {pids!r}:\n"
+                      "        tries = {{'prlimit': lambda: resource.prlimit(pid, resource.RLIMIT_CORE),\n"
+                      "                 'prlimit_set': lambda: resource.prlimit(pid, resource.RLIMIT_NOFILE, resource.getrlimit(resource.RLIMIT_NOFILE)),\n"
+                      "                 'setpriority': lambda: os.setpriority(os.PRIO_PROCESS, pid, 0),\n"
+                      "                 'affinity': lambda: os.sched_setaffinity(pid, os.sched_getaffinity(0)),\n"
+                      "                 'pidfd_signal': lambda: signal.pidfd_send_signal(os.pidfd_open(pid), 0)}}\n"
+                      "        for name, do in tries.items():\n"
+                      "            try:\n                do(); found.append(name + ' ' + str(pid))\n            except OSError:\n                pass\n"
+                      "    try:  # the trainer's uid (0 would mean the caller's own)\n        {uid} and os.setpriority(os.PRIO_USER, {uid}, 0) is None and found.append('setpriority user')\n    except OSError:\n        pass\n" + RAISE,
+    # The trainer's IPC objects, open to every uid: System V shared memory and message queue, a POSIX
+    # queue; UNIX sockets: a pathname one the trainer listens on, an abstract one.
+    "host_ipc": "import ctypes, json, os, socket\ndef f():\n    found = []\n"
+                "    libc = ctypes.CDLL(None, use_errno=True)\n"
+                "    if libc.shmget({ipc_key}, 0, 0) >= 0:\n        found.append('shmget')\n"
+                "    if libc.msgget({ipc_key}, 0) >= 0:\n        found.append('msgget')\n"
+                "    nr = {{'x86_64': 240, 'aarch64': 180}}[os.uname().machine]\n"
+                "    if libc.syscall(nr, {mq_name!r}.encode(), 2, 0, None) >= 0:\n        found.append('mq_open')\n"
+                "    for addr in ({unix_path!r}, '\\0' + {abstract!r}):\n"
+                "        try:\n            s = socket.socket(socket.AF_UNIX); s.settimeout(2); s.connect(addr); s.close(); found.append('unix ' + addr[:12])\n"
+                "        except OSError:\n            pass\n" + RAISE,
 }
 
 
@@ -163,7 +195,17 @@ def probe(spec: dict) -> dict:
     server.bind(("127.0.0.1", 0))
     server.listen(8)
     server.setblocking(False)
-    fmt = dict(spec, port=server.getsockname()[1], pids=[os.getpid(), os.getppid()])
+    unix_path = os.path.join(spec["base"], "trainer.sock")
+    unix_servers = []
+    for addr in (unix_path, "\0" + spec["abstract"]):
+        u = socket.socket(socket.AF_UNIX)
+        u.bind(addr)
+        u.listen(8)
+        u.setblocking(False)
+        unix_servers.append(u)
+    os.chmod(unix_path, 0o777)
+    ipc = host_ipc_objects(spec["ipc_key"], spec["mq_name"])
+    fmt = dict(spec, port=server.getsockname()[1], pids=[os.getpid(), os.getppid()], unix_path=unix_path, uid=os.geteuid())
     tests = {"kind": "asserts", "asserts": ["assert f() == 1"]}
     report = {"uid": os.geteuid(), "python": sys.executable, "refused": None, "programs": {}}
     if spec.get("java"):
@@ -199,7 +241,38 @@ def probe(spec: dict) -> dict:
         report["loopback_accepted"] = True
     except BlockingIOError:
         report["loopback_accepted"] = False
+    ipc()  # removes them
+    report["unix_accepted"] = []
+    for u in unix_servers:
+        try:
+            u.accept()
+            report["unix_accepted"].append(str(u.getsockname()))
+        except BlockingIOError:
+            pass
     return report
+
+
+def host_ipc_objects(key: int, mq_name: str):
+    """Make the trainer's System V segment and queue (``key``) and POSIX queue, all mode 0666; returns
+    the function that removes them."""
+    import ctypes
+
+    libc = ctypes.CDLL(None, use_errno=True)
+    shm = libc.shmget(key, 4096, 0o1666)
+    msg = libc.msgget(key, 0o1666)
+    mq_open = {"x86_64": 240, "aarch64": 180}[os.uname().machine]
+    old_umask = os.umask(0)
+    mq = libc.syscall(mq_open, mq_name.encode(), 0o100 | 2, 0o666, None)
+    os.umask(old_umask)
+    assert shm >= 0 and msg >= 0 and mq >= 0, ctypes.get_errno()
+
+    def remove() -> None:
+        libc.shmctl(shm, 0, None)  # IPC_RMID
+        libc.msgctl(msg, 0, None)
+        os.close(mq)
+        libc.syscall(mq_open + 1, mq_name.encode())  # mq_unlink
+
+    return remove
 
 
 def marker_processes(marker: str) -> list[str]:
@@ -236,12 +309,14 @@ def _venv() -> str:
 
 
 DENY_USERNS = (
-    "import os, sys; sys.path.insert(0, {here!r}); import containment_probe as c; c.deny_user_namespaces(); os.execvp(sys.argv[1], sys.argv[1:])"
+    "import os, sys; sys.path.insert(0, {here!r}); import containment_probe as c; c.deny_user_namespaces({landlock}); os.execvp(sys.argv[1], sys.argv[1:])"
 )
+LANDLOCK_CREATE_RULESET = 444
 
 
-def deny_user_namespaces() -> None:
-    """seccomp: unshare/clone with CLONE_NEWUSER fail (as on hosts that block user namespaces); clone3 -> ENOSYS."""
+def deny_user_namespaces(deny_landlock: bool = False) -> None:
+    """seccomp: unshare/clone with CLONE_NEWUSER fail (as on hosts that block user namespaces); clone3 -> ENOSYS.
+    ``deny_landlock``: Landlock is missing too (ENOSYS, as on kernels before 5.13 or without it in lsm=)."""
     import ctypes
 
     sys.path.insert(0, os.path.join(REPO, "trl_codefeedback", "execution", "sandbox"))
@@ -250,8 +325,9 @@ def deny_user_namespaces() -> None:
     audit, nrs = sc.ARCH[os.uname().machine]
     unshare_nr = {"x86_64": 272, "aarch64": 97}[os.uname().machine]
     eperm, enosys = sc.ERRNO | 1, sc.ERRNO | 38
+    landlock = LANDLOCK_CREATE_RULESET if deny_landlock else nrs["clone3"]
     prog = [(sc.LD_W_ABS, 0, 0, 4), (sc.JEQ, 1, 0, audit), (sc.RET, 0, 0, eperm), (sc.LD_W_ABS, 0, 0, 0),
-            (sc.JEQ, 0, 1, nrs["clone3"]), (sc.RET, 0, 0, enosys),
+            (sc.JEQ, 1, 0, landlock), (sc.JEQ, 0, 1, nrs["clone3"]), (sc.RET, 0, 0, enosys),
             (sc.JEQ, 1, 0, unshare_nr), (sc.JEQ, 0, 3, nrs["clone"]),
             (sc.LD_W_ABS, 0, 0, 16), (sc.JSET, 0, 1, 0x10000000), (sc.RET, 0, 0, eperm),
             (sc.RET, 0, 0, sc.ALLOW)]
@@ -270,15 +346,16 @@ def mode_command(mode: str) -> tuple[list[str], dict]:
         return [_venv()], env
     if mode == "root_no_sys_admin":
         return ["setpriv", "--bounding-set", "-sys_admin", "--inh-caps", "-sys_admin", sys.executable], env
-    if mode == "docker_default":  # root, no CAP_SYS_ADMIN, and (as Docker's seccomp profile does) no user namespaces
-        return [SYSTEM_PYTHON, "-c", DENY_USERNS.format(here=HERE),
+    if mode in ("docker_default", "docker_no_landlock"):
+        # root, no CAP_SYS_ADMIN, and (as Docker's seccomp profile does) no user namespaces; Landlock or not
+        return [SYSTEM_PYTHON, "-c", DENY_USERNS.format(here=HERE, landlock=mode == "docker_no_landlock"),
                 "setpriv", "--bounding-set", "-sys_admin", "--inh-caps", "-sys_admin", sys.executable], env
     user = ensure_user()
     as_user = ["setpriv", f"--reuid={user.pw_uid}", f"--regid={user.pw_gid}", "--clear-groups", SYSTEM_PYTHON]
     if mode == "user_ns":
         return as_user, env
-    if mode == "user_no_userns":
-        return [SYSTEM_PYTHON, "-c", DENY_USERNS.format(here=HERE), *as_user], env
+    if mode in ("user_no_userns", "user_no_sandbox"):  # user namespaces blocked; Landlock too (no_sandbox)
+        return [SYSTEM_PYTHON, "-c", DENY_USERNS.format(here=HERE, landlock=mode == "user_no_sandbox"), *as_user], env
     raise ValueError(mode)
 
 
@@ -298,7 +375,8 @@ def host_setup(base: str) -> dict:
     readables = [p for p in (data, os.path.join(REPO, "README.md"), victims[0]) if p]
     planted = plant_installed_benchmarks(base)
     return {"targets": [*victims, "/usr/tcf-probe", "/etc/tcf-probe"], "readables": readables + planted,
-            "victims": victims, "planted": planted}
+            "victims": victims, "planted": planted, "base": base, "abstract": f"tcf-probe-{os.getpid()}-{len(_CACHE)}",
+            "ipc_key": 0x7CF00000 + (os.getpid() & 0xFFFF) * 16 + len(_CACHE), "mq_name": f"tcf-probe-{os.getpid()}-{len(_CACHE)}"}
 
 
 PLANTED_PACKAGE = "tcf_probe_benchmark"
@@ -379,7 +457,8 @@ def run_mode(mode: str, isolate=True, timeout: float = 120, java: bool = False, 
         report = json.loads(proc.stdout.strip().splitlines()[-1])
         time.sleep(0.2)
         report["running_after_close"] = marker_processes(marker)
-        report["victims_intact"] = all(_read_text(v) == "original" for v in spec["victims"])
+        report["victims_intact"] = all(_read_text(v) == "original" for v in spec["victims"]) and [
+            os.stat(v).st_mode & 0o777 for v in spec["victims"]] == [0o666, 0o644]
         report["host_files_created"] = sorted(
             f"{d}/{n}" for d in before for n in set(os.listdir(d)) - before[d] if "tcf-carry" in n or n.startswith("tcf-job")
         ) + [p for p in ("/usr/tcf-probe", "/etc/tcf-probe") if os.path.exists(p)]

@@ -1,4 +1,5 @@
-"""Containment policy: without namespaces the executor refuses with a clear message; 'weak' is an explicit opt-in."""
+"""Containment policy: without namespaces Python programs are confined by Landlock; without either the
+executor refuses with a clear message; 'weak' is an explicit opt-in."""
 
 import pytest
 from containment_probe import needs_root, run_mode  # noqa: F401 (fixture)
@@ -6,18 +7,30 @@ from containment_probe import needs_root, run_mode  # noqa: F401 (fixture)
 pytestmark = pytest.mark.usefixtures("needs_root")
 
 
-def test_refuses_without_user_namespaces_and_says_how_to_fix():
-    r = run_mode("user_no_userns")
+@pytest.mark.parametrize("mode", ["user_no_userns", "docker_default"])
+def test_landlock_confines_programs_where_no_namespace_can_be_made(mode):
+    # Non-root without user namespaces (Ubuntu 24.04's AppArmor rule, many HPC nodes) and default
+    # Docker: no view can be built, so each program gets a Landlock domain instead of a refusal
+    # (every probe of the other containment tests runs in these modes too).
+    r = run_mode(mode)
+    assert r["refused"] is None and r["isolation"]["mode"] == "landlock", r.get("isolation")
+    assert r["programs"]["stdlib"]["status"] == "passed"
+    if mode == "docker_default":  # root: the sandbox uid where it can read the interpreter (not a pyenv under /root)
+        assert r["isolation"]["setuid"] is False and "/root/" in r["isolation"]["exposed"][0]
+
+
+def test_refuses_without_user_namespaces_nor_landlock_and_says_how_to_fix():
+    r = run_mode("user_no_sandbox")
     msg = r["refused"]
     assert msg and "refusing to run" in msg
-    for hint in ("network namespace", "mount namespace", "user namespaces", "CAP_SYS_ADMIN", "bubblewrap", "isolate='weak'", "TCF_ISOLATION=weak"):
+    for hint in ("network namespace", "mount namespace", "user namespaces", "CAP_SYS_ADMIN", "Landlock", "isolate='weak'", "TCF_ISOLATION=weak"):
         assert hint in msg, hint
     assert r["programs"] == {}
 
 
 def test_node_service_refuses_as_a_local_executor_does():
     # The rank gets SandboxUnavailableError itself (a set-up error the rewards raise), not a RuntimeError.
-    r = run_mode("user_no_userns", node=True)
+    r = run_mode("user_no_sandbox", node=True)
     refused = r["node_secrets"].get("refused")
     assert refused and "refusing to run" in refused and "TCF_ISOLATION=weak" in refused, r["node_secrets"]
 
@@ -25,25 +38,26 @@ def test_node_service_refuses_as_a_local_executor_does():
 def test_weak_node_service_ranks_are_not_dumpable_either():
     # With Executor(backend="node") the rank talks to a service; its programs run as the rank's uid
     # in weak mode, so the rank must make itself non-dumpable as a local executor does.
-    r = run_mode("user_no_userns", isolate="weak", node=True)
+    r = run_mode("user_no_sandbox", isolate="weak", node=True)
     found = r["node_secrets"].get("found")
     assert found is not None and [f for f in found if f.startswith("environ")] == [], r["node_secrets"]
 
 
-def test_default_docker_refuses_and_names_the_docker_flags():
-    # Root without CAP_SYS_ADMIN whose seccomp profile also blocks user namespaces (Docker's default):
-    # no mount or network namespace can be made, so it refuses, saying which flags give them.
-    r = run_mode("docker_default")
+def test_docker_without_landlock_refuses_and_names_the_docker_flags():
+    # Root without CAP_SYS_ADMIN whose seccomp profile also blocks user namespaces (Docker's default)
+    # on a kernel without Landlock: nothing can confine programs, so it refuses, saying which flags would.
+    r = run_mode("docker_no_landlock")
     msg = r["refused"]
     assert msg and "refusing to run" in msg and "--cap-add SYS_ADMIN" in msg and "TCF_ISOLATION=weak" in msg, msg
 
 
 def test_java_refuses_too_unless_weak():
     # The Java backend enforces the same policy: on this host it refuses (before, it ran outside any
-    # view and a program could answer from the data set); with the weak opt-in it runs.
+    # view and a program could answer from the data set); with the weak opt-in it runs. Landlock does
+    # not confine Java (its JVM, not a process per program, runs the programs).
     r = run_mode("user_no_userns", java=True)
     assert r["java"]["refused"] and "refusing to run" in r["java"]["refused"], r["java"]
-    weak = run_mode("user_no_userns", isolate="weak", java=True)["java"]
+    weak = run_mode("user_no_sandbox", isolate="weak", java=True)["java"]
     assert weak["refused"] is None and weak["status"] in ("passed", "failed"), weak
 
 
@@ -54,7 +68,7 @@ def test_java_programs_cannot_read_the_data_set(mode):
 
 
 def test_weak_opt_in_runs_and_closes_what_it_can():
-    r = run_mode("user_no_userns", isolate="weak")
+    r = run_mode("user_no_sandbox", isolate="weak")
     assert r["refused"] is None and r["isolation"]["mode"] == "none"
     progs = r["programs"]
     assert progs["stdlib"]["status"] == "passed"

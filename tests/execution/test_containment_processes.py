@@ -57,8 +57,19 @@ def test_time_limits_count_cpu_time_of_every_process(mode):
 
 
 def test_time_limits_in_weak_mode_without_user_namespaces():
-    r = run_mode("user_no_userns", isolate="weak")  # the same run as test_containment_policy's weak opt-in
+    r = run_mode("user_no_sandbox", isolate="weak")  # the same run as test_containment_policy's weak opt-in
     busy, sleeper = r["programs"]["cpu_busy"], r["programs"]["sleeper"]
     assert busy["status"] == "timeout" and "CPU-time limit of 1 s" in busy["message"], busy
     assert 0.95 <= busy["cpu_time_s"] <= 2.0, busy
     assert sleeper["status"] == "timeout" and "wall-clock cap of 2 s" in sleeper["message"], sleeper
+
+
+@pytest.mark.parametrize("mode", MODES)
+def test_files_written_in_all_are_bounded(mode):
+    r = run_mode(mode)
+    if not r["refused"]:
+        fill = r["programs"]["disk_fill"]  # 40 files of 15 MB, each under the file size limit
+        # a full private tmpfs (namespace modes) or the scratch folder's quota (Landlock mode)
+        assert fill["status"] in ("resource_limit", "runtime_error"), fill
+        if r["isolation"]["mode"] == "landlock":
+            assert fill["status"] == "resource_limit" and fill["error_type"] == "DiskQuotaExceeded", fill

@@ -34,3 +34,22 @@ def test_no_new_namespaces_nor_io_uring_bpf_userfaultfd_perf(mode):
     r = run_mode(mode)
     if not r["refused"]:
         assert r["programs"]["kernel_surfaces"]["found"] == [], r["programs"]["kernel_surfaces"]
+
+
+@pytest.mark.parametrize("mode", MODES)
+def test_no_call_reaches_the_trainer_process_by_pid(mode):
+    r = run_mode(mode)
+    if not r["refused"]:
+        # prlimit / setpriority / sched_setaffinity / pidfd_open on the trainer (and its parent), and
+        # renicing every process of the uid: refused, or the trainer is not visible at all.
+        assert r["programs"]["host_processes"]["found"] == [], r["programs"]["host_processes"]
+
+
+@pytest.mark.parametrize("mode", MODES)
+def test_no_host_ipc_object_nor_unix_socket(mode):
+    r = run_mode(mode)
+    if not r["refused"]:
+        # System V shared memory / message queues and POSIX queues outlive the program; a pathname and
+        # an abstract UNIX socket the trainer listens on: none reachable.
+        assert r["programs"]["host_ipc"]["found"] == [], r["programs"]["host_ipc"]
+        assert r["unix_accepted"] == []

@@ -102,6 +102,14 @@ class _PythonWorker(LineWorkerProcess):
         info = json.loads(hello)
         self.isolation = info.get("isolation", {})
 
+    def kill(self) -> None:
+        """Stop the worker (its zygote dies with it), then remove its programs' scratch folder (Landlock mode)."""
+        super().kill()
+        if self.isolation.get("scratch"):
+            from trl_codefeedback.execution.sandbox import scratch  # noqa: PLC0415
+
+            scratch.remove(self.isolation["scratch"])
+
     def run(self, job: dict) -> dict:
         """Send one job, wait for its result; raises RuntimeError when the worker dies or hangs.
 

@@ -38,12 +38,15 @@ import threading
 import time
 
 try:
-    from . import cgroups, cputime, fsview, oscalls, seccomp
+    from . import cgroups, cputime, datafiles, fsview, landlock, oscalls, scratch, seccomp
 except ImportError:  # run as a script with the sandbox folder on sys.path
     import cgroups
     import cputime
+    import datafiles
     import fsview
+    import landlock
     import oscalls
+    import scratch
     import seccomp
 
 CLONE_NEWPID = oscalls.CLONE_NEWPID
@@ -94,11 +97,14 @@ def _enter_namespaces(info: dict) -> bool:
         return False
 
 
-def setup_isolation(sandbox_uid: int, tmp_size_mb: int, *, ro_paths=(), use_cgroups: bool = True) -> dict:
+def setup_isolation(sandbox_uid: int, tmp_size_mb: int, *, ro_paths=(), use_cgroups: bool = True,
+                    landlock_fallback: bool = False) -> dict:
     """Enter private namespaces and the minimal file-system view; find per-program cgroups.
 
-    ``ro_paths``: extra host paths programs need read-only (e.g. a JDK). Returns a JSON-ready
-    dict saying what holds, for the executor to enforce its policy and report honestly.
+    ``ro_paths``: extra host paths programs need read-only (e.g. a JDK). ``landlock_fallback``:
+    where no namespace can be made, confine each program with Landlock instead (:func:`_setup_landlock`;
+    only for callers that fork programs through :func:`spawn_sandboxed`). Returns a JSON-ready dict
+    saying what holds, for the executor to enforce its policy and report honestly.
     """
     info = {"network": False, "filesystem": False, "pid_namespace": False, "setuid": False, "mode": "none",
             "cgroup": None, "no_fork": False, "proc_hidden": False, "syscall_filter": False, "errors": []}
@@ -111,8 +117,11 @@ def setup_isolation(sandbox_uid: int, tmp_size_mb: int, *, ro_paths=(), use_cgro
             info["exposed"] = _STATE["view"]["exposed"]
         except OSError as e:
             info["errors"].append(f"file-system view: {e}")
+    elif landlock_fallback:
+        _setup_landlock(info, sandbox_uid, ro_paths, tmp_size_mb)
     info["pid_namespace"] = _probe_pid_namespace()
-    info["setuid"] = info["mode"] == "root" and sandbox_uid > 0 and _can_setuid(sandbox_uid)
+    if info["mode"] != "landlock":  # (Landlock mode decided it, see _setup_landlock)
+        info["setuid"] = info["mode"] == "root" and sandbox_uid > 0 and _can_setuid(sandbox_uid)
     if "dirs" in cg:
         _STATE["cgroup"] = cg
         info["cgroup"] = f"v{cg['version']}"
@@ -128,8 +137,9 @@ def setup_isolation(sandbox_uid: int, tmp_size_mb: int, *, ro_paths=(), use_cgro
     # resource limit.
     signal.signal(signal.SIGXFSZ, signal.SIG_DFL)
     if info["filesystem"]:
-        os.environ["HOME"] = os.environ["TMPDIR"] = VIEW_WORKDIR
-        tempfile.tempdir = VIEW_WORKDIR
+        home = info["scratch"] if info["mode"] == "landlock" else VIEW_WORKDIR
+        os.environ["HOME"] = os.environ["TMPDIR"] = home
+        tempfile.tempdir = home
     oscalls.resolve_functions()  # ctypes looks libc functions up lazily: once here, not in every program
     if info["mode"] != "none":
         try:
@@ -153,6 +163,46 @@ def setup_isolation(sandbox_uid: int, tmp_size_mb: int, *, ro_paths=(), use_cgro
     return info
 
 
+def _setup_landlock(info: dict, sandbox_uid: int, ro_paths, tmp_size_mb: int) -> None:
+    """No namespace could be made: prepare a Landlock rule set for the programs (see :mod:`landlock`).
+
+    Programs may then read the system folders, the interpreter's folders (benchmark data left out)
+    and ``ro_paths``, write only a private scratch folder (emptied after each program, its size
+    watched, :mod:`scratch`), and open no socket (``seccomp.deny_namespaces(shared_host=True)``).
+    Programs run as the sandbox uid where this process is root and that uid can read the
+    interpreter's folders (not so for a pyenv under ``/root``); else as this process's uid, without
+    capabilities. Signals: Landlock ABI 6 keeps them inside the program's domain; on older kernels
+    only a dedicated uid does, so without one there is no Landlock mode.
+    """
+    version = landlock.abi()
+    exposed = fsview._minimal(list(fsview.interpreter_paths()) + list(ro_paths))
+    dedicated_uid = os.geteuid() == 0 and sandbox_uid > 0 and _can_setuid(sandbox_uid, readable=exposed)
+    if version < landlock.MIN_ABI:
+        info["errors"].append(f"landlock: ABI {version} (need {landlock.MIN_ABI}+, Linux 6.2+, with landlock in the lsm= list)")
+        return
+    if version < 6 and not dedicated_uid:
+        info["errors"].append(f"landlock: ABI {version} cannot keep programs of your uid from signalling the trainer (need 6+, Linux 6.12+)")
+        return
+    if not seccomp.supported():
+        info["errors"].append(f"landlock: no seccomp filter for {os.uname().machine}")
+        return
+    try:
+        folder = scratch.create(sandbox_uid if dedicated_uid else -1)
+        system = [p for p in fsview.SYSTEM if os.path.isdir(p) and not os.path.islink(p)]
+        etc = [os.path.join("/etc", e) for e in fsview.ETC if os.path.exists(os.path.join("/etc", e))]
+        hidden = datafiles.from_env_or_find(tuple(fsview.data_search_roots()))
+        devices = [f"/dev/{d}" for d in fsview.DEV if os.path.exists(f"/dev/{d}")]
+        _STATE["landlock"] = landlock.build(read=system + etc + exposed, write=[folder], devices=devices,
+                                            exclude=hidden, version=version)
+    except OSError as e:
+        info["errors"].append(f"landlock: {e}")
+        scratch.remove(locals().get("folder"))
+        return
+    _STATE["scratch"] = {"path": folder, "quota_bytes": tmp_size_mb << 20}
+    info.update(mode="landlock", network=True, filesystem=True, proc_hidden=True, processes_contained=True,
+                setuid=dedicated_uid, landlock_abi=version, scratch=folder, exposed=exposed)
+
+
 def _probe_pid_namespace() -> bool:
     """A child that unshares a PID namespace and forks its init."""
     pid = os.fork()
@@ -169,14 +219,17 @@ def _probe_pid_namespace() -> bool:
     return os.waitstatus_to_exitcode(st) == 0
 
 
-def _can_setuid(uid: int) -> bool:
-    """Probe in a child: a container may map only a small uid range."""
+def _can_setuid(uid: int, readable=()) -> bool:
+    """Probe in a child: a container may map only a small uid range; the uid must be able to list
+    the ``readable`` folders (where no view re-mounts them)."""
     pid = os.fork()
     if pid == 0:
         try:
             os.setgroups([])
             os.setgid(uid)
             os.setuid(uid)
+            for path in readable:
+                os.listdir(path)
             os._exit(0)
         except BaseException:  # noqa: BLE001
             os._exit(1)
@@ -344,6 +397,7 @@ def _apply_limits(limits: dict, uid: int) -> None:
 
 _job_counter = 0
 VIEW_WORKDIR = "/tmp/program"
+LANDLOCK_MAX_FILES = 64
 
 
 def spawn_sandboxed(body, limits: dict, uid: int, isolation: dict, fds: tuple[int, ...]) -> tuple[int, str]:
@@ -356,10 +410,15 @@ def spawn_sandboxed(body, limits: dict, uid: int, isolation: dict, fds: tuple[in
     global _job_counter
     _job_counter += 1
     view = _STATE["view"] if isolation.get("filesystem") else None
+    ruleset = _STATE.get("landlock") if isolation.get("mode") == "landlock" else None
     # With the view every program has its own fresh /tmp, so one fixed work dir (and HOME / TMPDIR
     # set once in this process, see setup_isolation) serves all: no environment writes per program.
-    workdir = VIEW_WORKDIR if view is not None else f"/tmp/tcf-job-{os.getpid()}-{_job_counter}"
-    if view is None:
+    # With Landlock, the scratch folder (the only one programs may write; emptied after each).
+    if ruleset is not None:
+        workdir = _STATE["scratch"]["path"]
+    else:
+        workdir = VIEW_WORKDIR if view is not None else f"/tmp/tcf-job-{os.getpid()}-{_job_counter}"
+    if view is None and ruleset is None:
         os.mkdir(workdir, 0o700)
         if uid > 0:
             os.chown(workdir, uid, uid)
@@ -394,7 +453,7 @@ def spawn_sandboxed(body, limits: dict, uid: int, isolation: dict, fds: tuple[in
                     if level == 0 and code > 128:
                         _die_by_signal(code - 128)  # the caller sees the program's signal, not a code
                     os._exit(code)
-        _enter_program(limits, uid, workdir, fds, view, isolation.get("mode", "none"), no_fork)
+        _enter_program(limits, uid, workdir, fds, view, isolation.get("mode", "none"), no_fork, ruleset)
         body()
         status = 0
     except BaseException:  # noqa: BLE001 - the body reports its own outcome; this only ends the process
@@ -403,14 +462,26 @@ def spawn_sandboxed(body, limits: dict, uid: int, isolation: dict, fds: tuple[in
         os._exit(status)
 
 
-def _enter_program(limits: dict, uid: int, workdir: str, fds: tuple[int, ...], view, mode: str, no_fork: bool) -> None:
-    """In the forked child: fds in place, limits, private view, no capabilities, uid, work dir, environment."""
+def _enter_program(limits: dict, uid: int, workdir: str, fds: tuple[int, ...], view, mode: str, no_fork: bool,
+                   ruleset: int | None = None) -> None:
+    """In the forked child: fds in place, limits, private view (or Landlock domain), no capabilities,
+    uid, work dir, environment."""
     moved = [os.dup(fd) for fd in fds]  # above every target number first, then onto 0, 1, 2, ...
     for target, fd in enumerate(moved):
         os.dup2(fd, target)
     keep = len(moved)
-    os.closerange(keep, 65536)
+    if ruleset is None:
+        os.closerange(keep, 65536)
+    else:  # the rule set's fd sits above every fd moved here (landlock.HIGH_FD)
+        os.closerange(keep, ruleset)
+        os.closerange(ruleset + 1, 65536)
     _apply_limits(limits, uid)  # counts processes in /proc: before the view hides it
+    if ruleset is not None:
+        landlock.restrict(ruleset)
+        os.close(ruleset)
+        # A file unlinked while open takes disk space no listing of the scratch folder sees: at most
+        # this many (each within RLIMIT_FSIZE), gone when the program ends.
+        resource.setrlimit(resource.RLIMIT_NOFILE, (LANDLOCK_MAX_FILES, LANDLOCK_MAX_FILES))
     if view is not None:
         fsview.enter_program_view(view)
         os.mkdir(workdir, 0o700)
@@ -426,11 +497,20 @@ def _enter_program(limits: dict, uid: int, workdir: str, fds: tuple[int, ...], v
         oscalls.clear_capabilities()  # (namespace) root keeps none: it cannot remount the view
     if seccomp.supported():
         # Inside its own view now: no new namespaces from here on (and, without a cgroup, no processes).
-        seccomp.deny_namespaces(processes=no_fork)
+        seccomp.deny_namespaces(processes=no_fork, shared_host=ruleset is not None)
     os.chdir(workdir)
-    if workdir != VIEW_WORKDIR:
+    if view is None and ruleset is None:
         os.environ["HOME"] = os.environ["TMPDIR"] = workdir
         tempfile.tempdir = workdir
+
+
+def scratch_check():
+    """In Landlock mode, a function that says whether the running program's files are over the
+    scratch quota (for the zygote to call while it waits); else None."""
+    folder = _STATE.get("scratch")
+    if folder is None:
+        return None
+    return lambda: scratch.over_quota(folder["path"], folder["quota_bytes"])
 
 
 def program_cpu_s() -> float:
@@ -479,7 +559,10 @@ def finish_program(pid: int, uid: int, isolation: dict, workdir: str) -> dict:
     cg = _PROGRAM_CGROUPS.pop(pid, None)
     left = _sweep(pid, uid, isolation)
     facts = cgroups.destroy(cg, _reap_all, sweep=left) if cg is not None else {"oom": False}
-    if not isolation.get("filesystem"):
+    if isolation.get("mode") == "landlock":
+        facts["disk"] = scratch.over_quota(workdir, _STATE["scratch"]["quota_bytes"])
+        scratch.empty(workdir)
+    elif not isolation.get("filesystem"):
         try:
             os.rmdir(workdir)
         except OSError:

@@ -328,11 +328,10 @@ class Oracle:
         cpu = max(session.cpu_s, self.clock.known_cpu)
         self.cpu_s += cpu
         self.clock.program_ended_process(cpu)
-        if session.oom and self.first_bad is None:
-            # A process of the program was killed by its memory limit (all processes together),
-            # even if the answers it gave were right: the program broke its limit.
-            self.first_bad = {"o": "resource", "type": "MemoryError",
-                              "msg": "the program went over its memory limit (all its processes together)", "line": None}
+        if session.over_limit is not None and self.first_bad is None:
+            # A process of the program was killed by a limit of all its processes together (memory,
+            # scratch files), even if the answers it gave were right: the program broke its limit.
+            self.first_bad = session.over_limit
         self.zygote_lost = self.zygote_lost or session.zygote_lost
         self.session = None
 

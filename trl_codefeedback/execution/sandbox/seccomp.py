@@ -16,6 +16,11 @@ Filters, stacked where several apply:
 * :func:`deny_namespaces` (each program, once it is inside its own view; worker JVMs): no new
   namespaces (``unshare``, ``setns``, ``clone`` with a ``CLONE_NEW*`` flag): user namespaces are
   the largest kernel attack surface open to an unprivileged process, and no program needs one.
+* for programs that share the host (Landlock mode, ``deny_namespaces(shared_host=True)``): no
+  ``socket`` at all (``socketpair`` stays: Landlock cannot stop a connect to a pathname UNIX
+  socket), no System V IPC or POSIX message queues, no change to any file's mode, owner, times or
+  extended attributes, no access to other processes (``ptrace``, ``process_vm_*``, ``pidfd_*``,
+  ``kcmp``), and calls that set a process's limits, priority or CPUs only for the caller (pid 0).
 * no new processes (``deny_namespaces(processes=True)``), where the whole process tree cannot be
   limited or measured (no cgroup, or one without CPU accounting): a program that cannot fork holds
   at most its own ``RLIMIT_AS`` and leaves nothing running. Also applied to worker JVMs, whose
@@ -42,14 +47,56 @@ ARCH = {
     "x86_64": (0xC000003E, {"clone": 56, "fork": 57, "vfork": 58, "clone3": 435, "socket": 41, "socketpair": 53,
                             "add_key": 248, "request_key": 249, "keyctl": 250, "unshare": 272, "setns": 308,
                             "io_uring_setup": 425, "io_uring_enter": 426, "io_uring_register": 427,
-                            "bpf": 321, "userfaultfd": 323, "perf_event_open": 298}),
+                            "bpf": 321, "userfaultfd": 323, "perf_event_open": 298,
+                            "shmget": 29, "shmat": 30, "shmctl": 31, "semget": 64, "semop": 65, "semctl": 66, "shmdt": 67,
+                            "msgget": 68, "msgsnd": 69, "msgrcv": 70, "msgctl": 71, "semtimedop": 220,
+                            "mq_open": 240, "mq_unlink": 241, "mq_timedsend": 242, "mq_timedreceive": 243,
+                            "mq_notify": 244, "mq_getsetattr": 245,
+                            "chmod": 90, "fchmod": 91, "chown": 92, "fchown": 93, "lchown": 94, "utime": 132,
+                            "utimes": 235, "futimesat": 261, "fchownat": 260, "fchmodat": 268, "utimensat": 280,
+                            "fchmodat2": 452, "setxattr": 188, "lsetxattr": 189, "fsetxattr": 190, "removexattr": 197,
+                            "lremovexattr": 198, "fremovexattr": 199, "setxattrat": 463, "removexattrat": 466,
+                            "ptrace": 101, "process_vm_readv": 310, "process_vm_writev": 311, "kcmp": 312,
+                            "pidfd_open": 434, "pidfd_getfd": 438, "process_madvise": 440, "process_mrelease": 448,
+                            "prlimit64": 302, "sched_setaffinity": 203, "sched_setparam": 142, "sched_setscheduler": 144,
+                            "sched_setattr": 314, "migrate_pages": 256, "move_pages": 279, "setpriority": 141,
+                            "ioprio_set": 251}),
     "aarch64": (0xC00000B7, {"clone": 220, "clone3": 435, "socket": 198, "socketpair": 199,
                              "add_key": 217, "request_key": 218, "keyctl": 219, "unshare": 97, "setns": 268,
                              "io_uring_setup": 425, "io_uring_enter": 426, "io_uring_register": 427,
-                             "bpf": 280, "userfaultfd": 282, "perf_event_open": 241}),
+                             "bpf": 280, "userfaultfd": 282, "perf_event_open": 241,
+                             "shmget": 194, "shmctl": 195, "shmat": 196, "shmdt": 197, "semget": 190, "semctl": 191,
+                             "semtimedop": 192, "semop": 193, "msgget": 186, "msgctl": 187, "msgrcv": 188, "msgsnd": 189,
+                             "mq_open": 180, "mq_unlink": 181, "mq_timedsend": 182, "mq_timedreceive": 183,
+                             "mq_notify": 184, "mq_getsetattr": 185,
+                             "fchmod": 52, "fchmodat": 53, "fchownat": 54, "fchown": 55, "utimensat": 88, "fchmodat2": 452,
+                             "setxattr": 5, "lsetxattr": 6, "fsetxattr": 7, "removexattr": 14, "lremovexattr": 15,
+                             "fremovexattr": 16, "setxattrat": 463, "removexattrat": 466,
+                             "ptrace": 117, "process_vm_readv": 270, "process_vm_writev": 271, "kcmp": 272,
+                             "pidfd_open": 434, "pidfd_getfd": 438, "process_madvise": 440, "process_mrelease": 448,
+                             "prlimit64": 261, "sched_setaffinity": 122, "sched_setparam": 118, "sched_setscheduler": 119,
+                             "sched_setattr": 274, "migrate_pages": 238, "move_pages": 239, "setpriority": 140,
+                             "ioprio_set": 30}),
 }
 ESCAPES = ("add_key", "request_key", "keyctl", "io_uring_setup", "io_uring_enter", "io_uring_register",
            "bpf", "userfaultfd", "perf_event_open")
+# Shared-host programs (Landlock mode: no namespace, maybe the trainer's uid): what no namespace or
+# Landlock rule keeps inside. System V IPC and POSIX message queues (objects outlive the program and
+# are shared by the host), changing any file's mode, owner, times or extended attributes (Landlock
+# does not check them), and reaching other processes' memory or file descriptors.
+SHARED_HOST_DENY = ("shmget", "shmat", "shmctl", "shmdt", "semget", "semop", "semctl", "semtimedop", "msgget",
+                    "msgsnd", "msgrcv", "msgctl", "mq_open", "mq_unlink", "mq_timedsend", "mq_timedreceive",
+                    "mq_notify", "mq_getsetattr", "chmod", "fchmod", "chown", "fchown", "lchown", "utime", "utimes",
+                    "futimesat", "fchownat", "fchmodat", "utimensat", "fchmodat2", "setxattr", "lsetxattr",
+                    "fsetxattr", "removexattr", "lremovexattr", "fremovexattr", "setxattrat", "removexattrat",
+                    "ptrace", "process_vm_readv", "process_vm_writev", "kcmp", "pidfd_open", "pidfd_getfd",
+                    "process_madvise", "process_mrelease")
+# Calls that name a process by pid in their first argument: only 0 (the caller itself) is allowed,
+# so a program cannot lower the trainer's limits, priority or CPU set.
+SHARED_HOST_SELF_ONLY = ("prlimit64", "sched_setaffinity", "sched_setparam", "sched_setscheduler", "sched_setattr",
+                         "migrate_pages", "move_pages")
+PRIO_PROCESS, IOPRIO_WHO_PROCESS = 0, 1
+OFFSET_ARG1 = 24
 CLONE_THREAD = 0x00010000
 CLONE_NEW_ANY = 0x7E020000  # NEWNS | NEWCGROUP | NEWUTS | NEWIPC | NEWUSER | NEWPID | NEWNET
 X32_BIT = 0x40000000
@@ -89,11 +136,14 @@ def _assemble(body: list[tuple]) -> list[tuple[int, int, int, int]]:
         pc = len(out)
         jt = where[jt] - pc - 1 if isinstance(jt, str) else jt
         jf = where[jf] - pc - 1 if isinstance(jf, str) else jf
+        if not (0 <= jt <= 255 and 0 <= jf <= 255):
+            raise ValueError(f"seccomp: jump out of range at instruction {pc}")
         out.append((code, jt, jf, k))
     return out
 
 
-def _program(*, escapes: bool = False, namespaces: bool = False, processes: bool = False) -> list[tuple[int, int, int, int]]:
+def _program(*, escapes: bool = False, namespaces: bool = False, processes: bool = False,
+             shared_host: bool = False) -> list[tuple[int, int, int, int]]:
     audit, nrs = ARCH[os.uname().machine]
     body: list[tuple] = [(LD_W_ABS, 0, 0, OFFSET_ARCH), (JEQ, 0, "eperm", audit), (LD_W_ABS, 0, 0, OFFSET_NR)]
     if audit == 0xC000003E:
@@ -107,7 +157,20 @@ def _program(*, escapes: bool = False, namespaces: bool = False, processes: bool
         body += [(JEQ, "eperm", 0, nrs[name]) for name in ("fork", "vfork") if name in nrs]
     if namespaces or processes:
         body += [(JEQ, "enosys", 0, nrs["clone3"]), (JEQ, "clone", 0, nrs["clone"])]
+    if shared_host:
+        body.append((JEQ, "eacces", 0, nrs["socket"]))  # no socket to connect anywhere; socketpair stays
+        body += [(JEQ, "eperm", 0, nrs[name]) for name in SHARED_HOST_DENY if name in nrs]
+        body += [(JEQ, "self_only", 0, nrs[name]) for name in SHARED_HOST_SELF_ONLY]
+        body += [(JEQ, "setpriority", 0, nrs["setpriority"]), (JEQ, "ioprio_set", 0, nrs["ioprio_set"])]
     body.append((RET, 0, 0, ALLOW))
+    if shared_host:
+        # Arguments are read as their low 32 bits: the kernel reads these int arguments the same way.
+        body += [("label", "self_only"), (LD_W_ABS, 0, 0, OFFSET_ARG0), (JEQ, "allow", "eperm", 0)]
+        body += [("label", "setpriority"), (LD_W_ABS, 0, 0, OFFSET_ARG0), (JEQ, 0, "eperm", PRIO_PROCESS),
+                 (LD_W_ABS, 0, 0, OFFSET_ARG1), (JEQ, "allow", "eperm", 0)]
+        body += [("label", "ioprio_set"), (LD_W_ABS, 0, 0, OFFSET_ARG0), (JEQ, 0, "eperm", IOPRIO_WHO_PROCESS),
+                 (LD_W_ABS, 0, 0, OFFSET_ARG1), (JEQ, "allow", "eperm", 0)]
+        body += [("label", "eacces"), (RET, 0, 0, ERRNO | errno.EACCES)]
     if escapes:
         body += [("label", "family"), (LD_W_ABS, 0, 0, OFFSET_ARG0)]
         body += [(JEQ, "allow", 0, family) for family in ALLOWED_FAMILIES]
@@ -152,7 +215,8 @@ def prepare_program_filters() -> None:
     """Build the per-program filters now (in the zygote, before it forks programs)."""
     if supported():
         for processes in (False, True):
-            _prepared(namespaces=True, processes=processes)
+            for shared_host in (False, True):
+                _prepared(namespaces=True, processes=processes, shared_host=shared_host)
 
 
 def deny_escapes() -> None:
@@ -161,7 +225,8 @@ def deny_escapes() -> None:
     _install(escapes=True)
 
 
-def deny_namespaces(*, processes: bool = False) -> None:
-    """Install the no-new-namespaces filter (``processes``: no new processes either, in the same
-    filter). Raises OSError."""
-    _install(namespaces=True, processes=processes)
+def deny_namespaces(*, processes: bool = False, shared_host: bool = False) -> None:
+    """Install the no-new-namespaces filter (``processes``: no new processes either; ``shared_host``:
+    the Landlock mode's extra denials, :data:`SHARED_HOST_DENY` and others; in the same filter).
+    Raises OSError."""
+    _install(namespaces=True, processes=processes, shared_host=shared_host)

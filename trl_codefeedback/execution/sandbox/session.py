@@ -53,10 +53,19 @@ class ZygoteLost(Exception):
     """The zygote went away (its socket closed): the worker must be replaced after this program."""
 
 
-def _exit_outcome(wait_status: int | None, oom: bool = False) -> dict:
-    """Outcome of a program that ended before its tests were done, from its wait status."""
+def limit_outcome(oom: bool, disk: bool) -> dict | None:
+    """The outcome of a program the zygote stopped (or saw stopped) for a limit of all its processes."""
     if oom:
         return {"o": "resource", "type": "MemoryError", "msg": "the program went over its memory limit (all its processes together)", "line": None}
+    if disk:
+        return {"o": "resource", "type": "DiskQuotaExceeded", "msg": "the program's files went over the scratch folder's size or file-count limit", "line": None}
+    return None
+
+
+def _exit_outcome(wait_status: int | None, over_limit: dict | None = None) -> dict:
+    """Outcome of a program that ended before its tests were done, from its wait status."""
+    if over_limit is not None:
+        return over_limit
     if wait_status is None:
         return {"o": "error", "type": "Crash", "msg": "program process ended", "line": None}
     if os.WIFSIGNALED(wait_status):
@@ -85,7 +94,7 @@ class ProgramSession:
         self.output_count = 0
         self.ended: dict | None = None
         self.exit_status: int | None = None
-        self.oom = False
+        self.over_limit: dict | None = None  # the zygote stopped it (memory of all processes, scratch quota)
         self.cpu_s = 0.0  # CPU time of all the program's processes (from the zygote, once it ended)
         self.zygote_lost = False
         self.kill_sent = False
@@ -261,7 +270,7 @@ class ProgramSession:
                     self._await_exit()
                     if self.zygote_lost:
                         raise ZygoteLost("the sandbox zygote went away during a program")
-                    raise self.stop(_exit_outcome(self.exit_status, self.oom))
+                    raise self.stop(_exit_outcome(self.exit_status, self.over_limit))
                 if chunk:
                     self._buf += chunk
                     if len(self._buf) > MAX_ANSWER_BYTES:
@@ -278,9 +287,9 @@ class ProgramSession:
                 if self.exit_status is None:
                     continue  # a late answer to a CPU-time question
                 answer = self._take_line()  # an answer sent just before the exit still counts
-                if answer is not None and not self.oom:
+                if answer is not None and self.over_limit is None:
                     return answer
-                raise self.stop(_exit_outcome(self.exit_status, self.oom))
+                raise self.stop(_exit_outcome(self.exit_status, self.over_limit))
 
     def _take_line(self) -> dict | None:
         nl = self._buf.find(b"\n", self._scanned)
@@ -310,7 +319,7 @@ class ProgramSession:
     def _exited(self, msg: dict) -> None:
         status = msg.get("exited")
         self.exit_status = status if type(status) is int else None
-        self.oom = bool(msg.get("oom"))
+        self.over_limit = limit_outcome(bool(msg.get("oom")), bool(msg.get("disk")))
         cpu = msg.get("cpu")
         self.cpu_s = float(cpu) if type(cpu) in (int, float) else 0.0
 

@@ -11,10 +11,11 @@ Control protocol on a ``SOCK_SEQPACKET`` socket with the trusted worker, one JSO
   stdin, stdout, stderr and the channel end for the program process;
 * worker -> zygote: ``{"op": "cpu"}`` while the program runs: the zygote answers ``{"cpu": seconds}``,
   the CPU time all the program's processes used so far (:mod:`cputime`);
-* zygote -> worker: ``{"exited": wait_status, "oom": bool, "cpu": seconds}`` once the program's first
-  process ended (by itself, or after ``{"op": "kill"}``) and everything it started was killed and
-  reaped; ``oom``: the cgroup's memory limit killed one of its processes; ``cpu``: the CPU time of
-  all its processes.
+* zygote -> worker: ``{"exited": wait_status, "oom": bool, "disk": bool, "cpu": seconds}`` once the
+  program's first process ended (by itself, or after ``{"op": "kill"}``) and everything it started
+  was killed and reaped; ``oom``: the cgroup's memory limit killed one of its processes; ``disk``:
+  it wrote more files than the scratch folder's quota (Landlock mode); ``cpu``: the CPU time of all
+  its processes.
 """
 
 from __future__ import annotations
@@ -33,14 +34,16 @@ except ImportError:  # run as part of the worker script
     import isolation
 
 MAX_MESSAGE = 1 << 16
+QUOTA_POLL_S = 0.05  # how often the scratch folder's size is read while a program runs (Landlock mode)
 
 
 def _send(sock: socket.socket, obj: dict) -> None:
     sock.send(json.dumps(obj).encode())
 
 
-def _wait_program(sock: socket.socket, pid: int, cpu_base: tuple) -> int:
-    """Wait until the program's first process exits, or the worker says kill; returns the wait status.
+def _wait_program(sock: socket.socket, pid: int, cpu_base: tuple, over_quota=None) -> tuple[int, bool]:
+    """Wait until the program's first process exits, or the worker says kill; returns the wait status
+    and whether ``over_quota()`` (checked every :data:`QUOTA_POLL_S`) had the program stopped.
 
     Answers the worker's CPU-time questions meanwhile (``cpu_base``: :func:`isolation.program_cpu_base`
     when the program was spawned).
@@ -49,19 +52,23 @@ def _wait_program(sock: socket.socket, pid: int, cpu_base: tuple) -> int:
         pidfd = os.pidfd_open(pid)
     except (AttributeError, OSError):
         pidfd = None
+    timeout = 0.001 if pidfd is None else (QUOTA_POLL_S if over_quota is not None else None)
     try:
         while True:
             done, status = os.waitpid(pid, os.WNOHANG)
             if done:
-                return status
+                return status, False
+            if over_quota is not None and over_quota():
+                isolation.kill_tree(pid)
+                return os.waitpid(pid, 0)[1], True
             watch = [sock] + ([pidfd] if pidfd is not None else [])
-            ready, _, _ = select.select(watch, [], [], None if pidfd is not None else 0.001)
+            ready, _, _ = select.select(watch, [], [], timeout)
             if sock in ready:
                 data = sock.recv(MAX_MESSAGE)
                 op = json.loads(data).get("op") if data else "kill"
                 if op == "kill":
                     isolation.kill_tree(pid)
-                    return os.waitpid(pid, 0)[1]
+                    return os.waitpid(pid, 0)[1], False
                 if op == "cpu":
                     _send(sock, {"cpu": isolation.program_cpu_used(cpu_base)})
     finally:
@@ -89,9 +96,11 @@ def serve(sock: socket.socket, uid: int, info: dict) -> None:
         finally:
             for fd in fds:
                 os.close(fd)
-        status = _wait_program(sock, pid, cpu_base)
+        status, over_disk = _wait_program(sock, pid, cpu_base, isolation.scratch_check())
+        # (over_disk is checked again after the end: files written just before it count too)
         facts = isolation.finish_program(pid, uid, info, workdir) or {}  # everything killed and reaped
-        _send(sock, {"exited": status, "oom": bool(facts.get("oom")), "cpu": isolation.program_cpu_used(cpu_base, live=False)})
+        _send(sock, {"exited": status, "oom": bool(facts.get("oom")), "disk": over_disk or bool(facts.get("disk")),
+                     "cpu": isolation.program_cpu_used(cpu_base, live=False)})
 
 
 def start_zygote(uid: int, isolate: bool, tmp_mb: int) -> tuple[socket.socket, int, dict]:
@@ -112,7 +121,7 @@ def start_zygote(uid: int, isolate: bool, tmp_mb: int) -> tuple[socket.socket, i
             isolation.become_subreaper_and_die_with_parent()
             signal.signal(signal.SIGXFSZ, signal.SIG_DFL)  # programs inherit it: over the file size limit is a resource_limit
             if isolate:
-                info = isolation.setup_isolation(uid, tmp_mb)
+                info = isolation.setup_isolation(uid, tmp_mb, landlock_fallback=True)
             else:
                 info = {"network": False, "filesystem": False, "pid_namespace": False, "setuid": False, "mode": "disabled"}
             candidate.warm_up()
