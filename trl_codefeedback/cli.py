@@ -158,10 +158,16 @@ def cmd_sandbox_info(args: argparse.Namespace) -> int:
         with Executor(workers=1, isolate="weak") as executor:
             iso = executor.isolation
     missing = policy.missing(iso)
+    if iso.get("mode") == "landlock":
+        how = ("no socket at all (seccomp)", "Landlock allow-list: system and interpreter folders read-only, a scratch folder "
+               "emptied after each program", "Landlock domain + seccomp")
+    else:
+        how = ("network namespace", "minimal read-only file-system view; private /tmp, /var/tmp, /dev/shm per program",
+               "PID namespace or dedicated uid")
     rows = [
-        ("no network (network namespace)", iso.get("network"), "network"),
-        ("minimal read-only file-system view; private /tmp, /var/tmp, /dev/shm per program", iso.get("filesystem"), "filesystem"),
-        ("programs cannot signal or outlive their run (PID namespace or dedicated uid)", "processes" not in missing, "processes"),
+        (f"no network ({how[0]})", iso.get("network"), "network"),
+        (how[1], iso.get("filesystem"), "filesystem"),
+        (f"programs cannot signal or outlive their run ({how[2]})", "processes" not in missing, "processes"),
         ("programs run as a dedicated uid", iso.get("setuid"), None),
         ("aggregate memory / process limit per program (cgroup)", bool(iso.get("cgroup")), None),
     ]

@@ -82,3 +82,16 @@ def test_weak_opt_in_runs_and_closes_what_it_can():
     # The program's uid is the trainer's here: its keyring would be shared with the trainer.
     assert progs["keyring_write"]["found"] == ["refused"] and progs["keyring_read"]["found"] == []
     assert progs["socket_families"]["found"] == []
+
+
+def test_sandbox_info_reports_landlock_mode():
+    import subprocess
+
+    from containment_probe import mode_command
+
+    prefix, env = mode_command("docker_default")
+    proc = subprocess.run([*prefix, "-c", "from trl_codefeedback.cli import main; raise SystemExit(main(['sandbox-info']))"],
+                          env=env, capture_output=True, text=True, timeout=120, cwd="/")
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    assert "sandbox mode: landlock" in proc.stdout and "[yes] no network (no socket at all" in proc.stdout, proc.stdout
+    assert "refuses" not in proc.stdout
