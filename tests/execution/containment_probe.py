@@ -145,6 +145,19 @@ PROBES = {
                       "    try:  # the trainer's uid (0 would mean the caller's own)\n        {uid} and os.setpriority(os.PRIO_USER, {uid}, 0) is None and found.append('setpriority user')\n    except OSError:\n        pass\n" + RAISE,
     # The trainer's IPC objects, open to every uid: System V shared memory and message queue, a POSIX
     # queue; UNIX sockets: a pathname one the trainer listens on, an abstract one.
+    # What the Landlock mode's filter closes beyond its rules: memory RLIMIT_AS does not count (no cgroup),
+    # flags on the folder the program writes in (they would outlive it), a datagram to a host socket,
+    # taking an abstract name, watching host folders.
+    "landlock_gaps": "import ctypes, fcntl, json, os, socket, struct\ndef f():\n    found = []\n"
+                     "    libc = ctypes.CDLL(None, use_errno=True)\n"
+                     "    try:\n        os.close(os.memfd_create('x')); found.append('memfd')\n    except OSError:\n        pass\n"
+                     "    if libc.shmget(0, 4096, 0o1600) >= 0:\n        found.append('shmget')\n"
+                     "    try:\n        d = os.open('.', os.O_RDONLY | os.O_DIRECTORY)\n"
+                     "        fcntl.ioctl(d, 0x40086602, struct.pack('q', 0x8 | 0x10000)); found.append('setflags')\n    except OSError:\n        pass\n"
+                     "    try:\n        a, b = socket.socketpair(socket.AF_UNIX, socket.SOCK_DGRAM)\n        a.sendto(b'x', {dgram_path!r}); found.append('dgram')\n    except OSError:\n        pass\n"
+                     "    try:\n        a, b = socket.socketpair()\n        a.bind('\\0' + {abstract!r} + '-squat'); found.append('bind')\n    except OSError:\n        pass\n"
+                     "    fd = libc.inotify_init1(0)\n"
+                     "    if fd >= 0 and libc.inotify_add_watch(fd, {base!r}.encode(), 0xfff) >= 0:\n        found.append('inotify')\n" + RAISE,
     "host_ipc": "import ctypes, json, os, socket\ndef f():\n    found = []\n"
                 "    libc = ctypes.CDLL(None, use_errno=True)\n"
                 "    if libc.shmget({ipc_key}, 0, 0) >= 0:\n        found.append('shmget')\n"
@@ -204,8 +217,14 @@ def probe(spec: dict) -> dict:
         u.setblocking(False)
         unix_servers.append(u)
     os.chmod(unix_path, 0o777)
+    dgram_path = os.path.join(spec["base"], "trainer-dgram.sock")
+    dgram = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
+    dgram.bind(dgram_path)
+    dgram.setblocking(False)
+    os.chmod(dgram_path, 0o777)
     ipc = host_ipc_objects(spec["ipc_key"], spec["mq_name"])
-    fmt = dict(spec, port=server.getsockname()[1], pids=[os.getpid(), os.getppid()], unix_path=unix_path, uid=os.geteuid())
+    fmt = dict(spec, port=server.getsockname()[1], pids=[os.getpid(), os.getppid()], unix_path=unix_path, uid=os.geteuid(),
+               dgram_path=dgram_path)
     tests = {"kind": "asserts", "asserts": ["assert f() == 1"]}
     report = {"uid": os.geteuid(), "python": sys.executable, "refused": None, "programs": {}}
     if spec.get("java"):
@@ -222,6 +241,7 @@ def probe(spec: dict) -> dict:
         report["isolation"] = ex.isolation
     except SandboxUnavailableError as e:
         report["refused"] = str(e)
+        ipc()
         return report
     try:
         t0 = time.monotonic()
@@ -242,6 +262,10 @@ def probe(spec: dict) -> dict:
     except BlockingIOError:
         report["loopback_accepted"] = False
     ipc()  # removes them
+    try:
+        report["dgram_received"] = bool(dgram.recv(16))
+    except BlockingIOError:
+        report["dgram_received"] = False
     report["unix_accepted"] = []
     for u in unix_servers:
         try:
@@ -262,7 +286,8 @@ def host_ipc_objects(key: int, mq_name: str):
     msg = libc.msgget(key, 0o1666)
     mq_open = {"x86_64": 240, "aarch64": 180}[os.uname().machine]
     old_umask = os.umask(0)
-    mq = libc.syscall(mq_open, mq_name.encode(), 0o100 | 2, 0o666, None)
+    attr = (ctypes.c_long * 8)(0, 1, 8)  # one message of 8 bytes: far under the per-user queue budget
+    mq = libc.syscall(mq_open, mq_name.encode(), 0o100 | 2, 0o666, attr)
     os.umask(old_umask)
     assert shm >= 0 and msg >= 0 and mq >= 0, ctypes.get_errno()
 
@@ -374,6 +399,14 @@ def host_setup(base: str) -> dict:
     data = next((os.path.join(r, f) for r, _, fs in os.walk("/work/shared/data") for f in fs), None)
     readables = [p for p in (data, os.path.join(REPO, "README.md"), victims[0]) if p]
     planted = plant_installed_benchmarks(base)
+    for folder in ("/etc/ssl/private", os.path.dirname(planted[0]) if planted else None):
+        if folder and os.path.isdir(folder):  # root-only files inside folders programs may read
+            path = os.path.join(folder, "tcf-probe-root-only.key")
+            with open(path, "w") as f:
+                f.write("root-only")
+            os.chown(path, 0, 0)
+            os.chmod(path, 0o600)
+            planted.append(path)
     return {"targets": [*victims, "/usr/tcf-probe", "/etc/tcf-probe"], "readables": readables + planted,
             "victims": victims, "planted": planted, "base": base, "abstract": f"tcf-probe-{os.getpid()}-{len(_CACHE)}",
             "ipc_key": 0x7CF00000 + (os.getpid() & 0xFFFF) * 16 + len(_CACHE), "mq_name": f"tcf-probe-{os.getpid()}-{len(_CACHE)}"}
@@ -405,7 +438,11 @@ def plant_installed_benchmarks(base: str) -> list[str]:
 
 def remove_planted(planted: list[str]) -> None:
     for path in planted:
-        shutil.rmtree(os.path.dirname(os.path.dirname(path)), ignore_errors=True)
+        if path.endswith("tcf-probe-root-only.key"):
+            if os.path.exists(path):
+                os.remove(path)
+        else:
+            shutil.rmtree(os.path.dirname(os.path.dirname(path)), ignore_errors=True)
 
 
 def _needs_root():

@@ -15,6 +15,7 @@ def test_landlock_confines_programs_where_no_namespace_can_be_made(mode):
     r = run_mode(mode)
     assert r["refused"] is None and r["isolation"]["mode"] == "landlock", r.get("isolation")
     assert r["programs"]["stdlib"]["status"] == "passed"
+    assert r["isolation"]["no_fork"]  # one process: files it holds open or mapped are bounded by its limits
     if mode == "docker_default":  # root: the sandbox uid where it can read the interpreter (not a pyenv under /root)
         assert r["isolation"]["setuid"] is False and "/root/" in r["isolation"]["exposed"][0]
 

@@ -53,3 +53,16 @@ def test_no_host_ipc_object_nor_unix_socket(mode):
         # an abstract UNIX socket the trainer listens on: none reachable.
         assert r["programs"]["host_ipc"]["found"] == [], r["programs"]["host_ipc"]
         assert r["unix_accepted"] == []
+
+
+@pytest.mark.parametrize("mode", MODES)
+def test_no_datagram_to_a_host_socket_nor_watching_host_folders(mode):
+    r = run_mode(mode)
+    if not r["refused"]:
+        found = r["programs"]["landlock_gaps"]["found"]
+        # a datagram to the trainer's pathname socket, an abstract name taken, inotify on a host folder
+        assert not {"dgram", "inotify"} & set(found) and r["dgram_received"] is False, found
+        if r["isolation"]["mode"] == "landlock":  # (in a network namespace an abstract name is private)
+            assert "bind" not in found and "setflags" not in found, found  # flags on the scratch folder would outlive the program
+        if r["isolation"]["no_fork"]:  # no cgroup: memory RLIMIT_AS does not count is denied
+            assert not {"memfd", "shmget"} & set(found), found

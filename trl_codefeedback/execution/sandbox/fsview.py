@@ -133,8 +133,10 @@ def _remount_readonly(root: str, skip=()) -> None:
                 pass  # e.g. a locked proc sub-mount in a user namespace
 
 
-def build(ro_paths=(), tmp_size_mb: int = 512) -> dict:
-    """Make and enter the minimal view (the caller is in its own mount namespace). Returns its facts."""
+def build(ro_paths=(), tmp_size_mb: int = 512, hide_private: bool = False) -> dict:
+    """Make and enter the minimal view (the caller is in its own mount namespace). Returns its facts.
+
+    ``hide_private``: also cover what not every user may read (programs will run as the real uid 0)."""
     osc.mount(None, "/", None, osc.MS_REC | osc.MS_PRIVATE)
     system = [p for p in SYSTEM if os.path.lexists(p)]
     etc = [os.path.join("/etc", e) for e in ETC if os.path.lexists(os.path.join("/etc", e))]
@@ -154,7 +156,11 @@ def build(ro_paths=(), tmp_size_mb: int = 512) -> dict:
             rebind.append([stash, p])
         else:
             _bind(p, stage + p)
-    hidden = _hide_data_files(stage, extra + [s for s in system if not os.path.islink(s)], rebind)
+    roots = extra + [s for s in system if not os.path.islink(s)]
+    covered = list(datafiles.from_env_or_find(tuple(data_search_roots())))
+    if hide_private:
+        covered += datafiles.private_files(roots + [e for e in etc if not os.path.islink(e)])
+    hidden = _cover(stage, covered, roots + etc, rebind)
     for d in DEV:
         if os.path.exists("/dev/" + d):
             _bind("/dev/" + d, f"{stage}/dev/{d}")
@@ -173,17 +179,22 @@ def build(ro_paths=(), tmp_size_mb: int = 512) -> dict:
     return view
 
 
-def _hide_data_files(stage: str, exposed: list[str], rebind: list) -> list[str]:
-    """Bind /dev/null over benchmark data files inside the exposed folders (see :mod:`datafiles`)."""
+def _cover(stage: str, paths, exposed: list[str], rebind: list) -> list[str]:
+    """Bind /dev/null over each file of ``paths`` inside the exposed folders (benchmark data, see
+    :mod:`datafiles`; root-only files), an empty read-only tmpfs over each folder."""
     stashed = {target: stash for stash, target in rebind}
     hidden = []
-    for path in datafiles.from_env_or_find(tuple(data_search_roots())):
+    for path in paths:
         root = next((p for p in exposed if _under(path, p)), None)
         if root is None:
             continue
         inside = (stashed[root] + path[len(root):]) if root in stashed else path
         try:
-            osc.mount("/dev/null", stage + inside, None, osc.MS_BIND)
+            if os.path.isdir(path) and not os.path.islink(path):
+                osc.mount("tmpfs", stage + inside, "tmpfs", osc.MS_NOSUID | osc.MS_NODEV | osc.MS_NOEXEC | osc.MS_RDONLY,
+                          "size=4k,nr_inodes=1,mode=000")
+            else:
+                osc.mount("/dev/null", stage + inside, None, osc.MS_BIND)
             hidden.append(path)
         except OSError:
             pass

@@ -109,10 +109,14 @@ def setup_isolation(sandbox_uid: int, tmp_size_mb: int, *, ro_paths=(), use_cgro
     info = {"network": False, "filesystem": False, "pid_namespace": False, "setuid": False, "mode": "none",
             "cgroup": None, "no_fork": False, "proc_hidden": False, "syscall_filter": False, "errors": []}
     cg = cgroups.setup() if use_cgroups else {"error": "disabled"}  # before the view hides /sys
+    real_root = os.geteuid() == 0
     if _enter_namespaces(info):
         info["network"] = True
+        # Programs are the real uid 0 (namespace root mapped onto root, or root that cannot switch to
+        # the sandbox uid): owner bits would open root-only files in the view, so they are covered.
+        info["setuid"] = info["mode"] == "root" and sandbox_uid > 0 and _can_setuid(sandbox_uid)
         try:
-            _STATE["view"] = fsview.build(ro_paths, tmp_size_mb)
+            _STATE["view"] = fsview.build(ro_paths, tmp_size_mb, hide_private=real_root and not info["setuid"])
             info["filesystem"] = info["proc_hidden"] = True
             info["exposed"] = _STATE["view"]["exposed"]
         except OSError as e:
@@ -120,8 +124,6 @@ def setup_isolation(sandbox_uid: int, tmp_size_mb: int, *, ro_paths=(), use_cgro
     elif landlock_fallback:
         _setup_landlock(info, sandbox_uid, ro_paths, tmp_size_mb)
     info["pid_namespace"] = _probe_pid_namespace()
-    if info["mode"] != "landlock":  # (Landlock mode decided it, see _setup_landlock)
-        info["setuid"] = info["mode"] == "root" and sandbox_uid > 0 and _can_setuid(sandbox_uid)
     if "dirs" in cg:
         _STATE["cgroup"] = cg
         info["cgroup"] = f"v{cg['version']}"
@@ -131,7 +133,9 @@ def setup_isolation(sandbox_uid: int, tmp_size_mb: int, *, ro_paths=(), use_cgro
         info["errors"].append(f"cgroup: {cg['error']}")
     # Processes only where a cgroup bounds the whole tree and counts its CPU time (a child the kernel
     # reaps by itself, its parent ignoring SIGCHLD, leaves its time nowhere else).
-    info["no_fork"] = "cpu_dir" not in cg and seccomp.supported()
+    # In Landlock mode too: each process may hold files unlinked while open or mapped (space no
+    # listing of the scratch folder sees), at most RLIMIT_AS + LANDLOCK_MAX_FILES x RLIMIT_FSIZE of them.
+    info["no_fork"] = ("cpu_dir" not in cg or info["mode"] == "landlock") and seccomp.supported()
     # CPython ignores SIGXFSZ (writes past the size limit then raise OSError EFBIG): restore the
     # default (inherited by every program) so the kernel ends the program and the verdict is a
     # resource limit.
@@ -190,7 +194,12 @@ def _setup_landlock(info: dict, sandbox_uid: int, ro_paths, tmp_size_mb: int) ->
         folder = scratch.create(sandbox_uid if dedicated_uid else -1)
         system = [p for p in fsview.SYSTEM if os.path.isdir(p) and not os.path.islink(p)]
         etc = [os.path.join("/etc", e) for e in fsview.ETC if os.path.exists(os.path.join("/etc", e))]
-        hidden = datafiles.from_env_or_find(tuple(fsview.data_search_roots()))
+        hidden = list(datafiles.from_env_or_find(tuple(fsview.data_search_roots())))
+        if os.geteuid() == 0 and not dedicated_uid:
+            # Programs run as uid 0 (without capabilities): owner bits would give them every
+            # root-only file in the allowed folders (TLS keys under /etc/ssl/private). Only what
+            # any user may read is granted, as for a dedicated uid. (~1 s: walks /usr once per worker.)
+            hidden += datafiles.private_files(system + etc + exposed)
         devices = [f"/dev/{d}" for d in fsview.DEV if os.path.exists(f"/dev/{d}")]
         _STATE["landlock"] = landlock.build(read=system + etc + exposed, write=[folder], devices=devices,
                                             exclude=hidden, version=version)

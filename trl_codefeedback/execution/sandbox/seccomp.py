@@ -17,13 +17,18 @@ Filters, stacked where several apply:
   namespaces (``unshare``, ``setns``, ``clone`` with a ``CLONE_NEW*`` flag): user namespaces are
   the largest kernel attack surface open to an unprivileged process, and no program needs one.
 * for programs that share the host (Landlock mode, ``deny_namespaces(shared_host=True)``): no
-  ``socket`` at all (``socketpair`` stays: Landlock cannot stop a connect to a pathname UNIX
-  socket), no System V IPC or POSIX message queues, no change to any file's mode, owner, times or
-  extended attributes, no access to other processes (``ptrace``, ``process_vm_*``, ``pidfd_*``,
-  ``kcmp``), and calls that set a process's limits, priority or CPUs only for the caller (pid 0).
+  ``socket`` at all, ``socketpair`` of stream sockets only, no ``connect`` / ``bind`` / ``listen``
+  (Landlock cannot stop a datagram to a pathname UNIX socket such as ``/dev/log``, nor an abstract
+  name being taken), no System V IPC or POSIX message queues, no change to any file's mode, owner,
+  times or extended attributes, only a few ``ioctl`` requests (terminal queries, fd flags: not
+  ``FS_IOC_SETFLAGS`` on the scratch folder they own), no ``inotify`` / ``fanotify`` (they name
+  files the program cannot open), no access to other processes (``ptrace``, ``process_vm_*``,
+  ``pidfd_*``, ``kcmp``), and calls that set a process's limits, priority or CPUs only for the
+  caller (pid 0).
 * no new processes (``deny_namespaces(processes=True)``), where the whole process tree cannot be
-  limited or measured (no cgroup, or one without CPU accounting): a program that cannot fork holds
-  at most its own ``RLIMIT_AS`` and leaves nothing running. Also applied to worker JVMs, whose
+  limited or measured (no cgroup, or one without CPU accounting), and in Landlock mode: a program
+  that cannot fork holds at most its own ``RLIMIT_AS`` and leaves nothing running; memory that
+  ``RLIMIT_AS`` does not count is denied with it (``memfd_create``, System V ``shmget``). Also applied to worker JVMs, whose
   programs run as threads. ``fork``/``vfork`` and ``clone`` without ``CLONE_THREAD`` fail with EPERM.
 
 ``clone3`` (whose flags a filter cannot read) fails with ENOSYS wherever ``clone`` flags are
@@ -60,7 +65,8 @@ ARCH = {
                             "pidfd_open": 434, "pidfd_getfd": 438, "process_madvise": 440, "process_mrelease": 448,
                             "prlimit64": 302, "sched_setaffinity": 203, "sched_setparam": 142, "sched_setscheduler": 144,
                             "sched_setattr": 314, "migrate_pages": 256, "move_pages": 279, "setpriority": 141,
-                            "ioprio_set": 251}),
+                            "ioprio_set": 251, "connect": 42, "bind": 49, "listen": 50, "ioctl": 16,
+                            "inotify_init": 253, "inotify_init1": 294, "fanotify_init": 300, "memfd_create": 319}),
     "aarch64": (0xC00000B7, {"clone": 220, "clone3": 435, "socket": 198, "socketpair": 199,
                              "add_key": 217, "request_key": 218, "keyctl": 219, "unshare": 97, "setns": 268,
                              "io_uring_setup": 425, "io_uring_enter": 426, "io_uring_register": 427,
@@ -76,7 +82,8 @@ ARCH = {
                              "pidfd_open": 434, "pidfd_getfd": 438, "process_madvise": 440, "process_mrelease": 448,
                              "prlimit64": 261, "sched_setaffinity": 122, "sched_setparam": 118, "sched_setscheduler": 119,
                              "sched_setattr": 274, "migrate_pages": 238, "move_pages": 239, "setpriority": 140,
-                             "ioprio_set": 30}),
+                             "ioprio_set": 30, "connect": 203, "bind": 200, "listen": 201, "ioctl": 29,
+                             "inotify_init1": 26, "fanotify_init": 262, "memfd_create": 279}),
 }
 ESCAPES = ("add_key", "request_key", "keyctl", "io_uring_setup", "io_uring_enter", "io_uring_register",
            "bpf", "userfaultfd", "perf_event_open")
@@ -90,7 +97,16 @@ SHARED_HOST_DENY = ("shmget", "shmat", "shmctl", "shmdt", "semget", "semop", "se
                     "futimesat", "fchownat", "fchmodat", "utimensat", "fchmodat2", "setxattr", "lsetxattr",
                     "fsetxattr", "removexattr", "lremovexattr", "fremovexattr", "setxattrat", "removexattrat",
                     "ptrace", "process_vm_readv", "process_vm_writev", "kcmp", "pidfd_open", "pidfd_getfd",
-                    "process_madvise", "process_mrelease")
+                    "process_madvise", "process_mrelease", "connect", "bind", "listen", "inotify_init",
+                    "inotify_init1", "fanotify_init")
+# The only ioctl requests shared-host programs may make (terminal queries and fd flags); anything else,
+# e.g. FS_IOC_SETFLAGS on the scratch folder they own, gets ENOTTY. The same numbers on every architecture.
+TCGETS, TIOCGWINSZ, FIONREAD, FIONBIO, FIONCLEX, FIOCLEX = 0x5401, 0x5413, 0x541B, 0x5421, 0x5450, 0x5451
+SHARED_HOST_IOCTLS = (TCGETS, TIOCGWINSZ, FIONREAD, FIONBIO, FIONCLEX, FIOCLEX)
+SOCK_TYPE_MASK, SOCK_STREAM = 0xF, 1
+# Memory no RLIMIT_AS counts, for programs without a cgroup (the no-process rule): memfd files and
+# System V segments keep their pages after being unmapped.
+UNCOUNTED_MEMORY = ("memfd_create", "shmget")
 # Calls that name a process by pid in their first argument: only 0 (the caller itself) is allowed,
 # so a program cannot lower the trainer's limits, priority or CPU set.
 SHARED_HOST_SELF_ONLY = ("prlimit64", "sched_setaffinity", "sched_setparam", "sched_setscheduler", "sched_setattr",
@@ -101,7 +117,7 @@ CLONE_THREAD = 0x00010000
 CLONE_NEW_ANY = 0x7E020000  # NEWNS | NEWCGROUP | NEWUTS | NEWIPC | NEWUSER | NEWPID | NEWNET
 X32_BIT = 0x40000000
 ALLOWED_FAMILIES = (1, 2, 10)  # AF_UNIX, AF_INET, AF_INET6
-LD_W_ABS, JEQ, JGE, JSET, RET = 0x20, 0x15, 0x35, 0x45, 0x06
+LD_W_ABS, JEQ, JGE, JSET, RET, ALU_AND = 0x20, 0x15, 0x35, 0x45, 0x06, 0x54
 ALLOW = 0x7FFF0000
 ERRNO = 0x00050000
 PR_SET_SECCOMP, SECCOMP_MODE_FILTER = 22, 2
@@ -155,13 +171,15 @@ def _program(*, escapes: bool = False, namespaces: bool = False, processes: bool
         body += [(JEQ, "eperm", 0, nrs[name]) for name in ("unshare", "setns")]
     if processes:
         body += [(JEQ, "eperm", 0, nrs[name]) for name in ("fork", "vfork") if name in nrs]
+        body += [(JEQ, "eperm", 0, nrs[name]) for name in UNCOUNTED_MEMORY]
     if namespaces or processes:
         body += [(JEQ, "enosys", 0, nrs["clone3"]), (JEQ, "clone", 0, nrs["clone"])]
     if shared_host:
         body.append((JEQ, "eacces", 0, nrs["socket"]))  # no socket to connect anywhere; socketpair stays
         body += [(JEQ, "eperm", 0, nrs[name]) for name in SHARED_HOST_DENY if name in nrs]
         body += [(JEQ, "self_only", 0, nrs[name]) for name in SHARED_HOST_SELF_ONLY]
-        body += [(JEQ, "setpriority", 0, nrs["setpriority"]), (JEQ, "ioprio_set", 0, nrs["ioprio_set"])]
+        body += [(JEQ, "setpriority", 0, nrs["setpriority"]), (JEQ, "ioprio_set", 0, nrs["ioprio_set"]),
+                 (JEQ, "ioctl", 0, nrs["ioctl"]), (JEQ, "socketpair", 0, nrs["socketpair"])]
     body.append((RET, 0, 0, ALLOW))
     if shared_host:
         # Arguments are read as their low 32 bits: the kernel reads these int arguments the same way.
@@ -170,6 +188,12 @@ def _program(*, escapes: bool = False, namespaces: bool = False, processes: bool
                  (LD_W_ABS, 0, 0, OFFSET_ARG1), (JEQ, "allow", "eperm", 0)]
         body += [("label", "ioprio_set"), (LD_W_ABS, 0, 0, OFFSET_ARG0), (JEQ, 0, "eperm", IOPRIO_WHO_PROCESS),
                  (LD_W_ABS, 0, 0, OFFSET_ARG1), (JEQ, "allow", "eperm", 0)]
+        body += [("label", "ioctl"), (LD_W_ABS, 0, 0, OFFSET_ARG1)]
+        body += [(JEQ, "allow", 0, request) for request in SHARED_HOST_IOCTLS]
+        body.append((RET, 0, 0, ERRNO | errno.ENOTTY))
+        # Stream pairs only: a datagram socket can sendto() any pathname socket on the host (/dev/log).
+        body += [("label", "socketpair"), (LD_W_ABS, 0, 0, OFFSET_ARG1), (ALU_AND, 0, 0, SOCK_TYPE_MASK),
+                 (JEQ, "allow", "eacces", SOCK_STREAM)]
         body += [("label", "eacces"), (RET, 0, 0, ERRNO | errno.EACCES)]
     if escapes:
         body += [("label", "family"), (LD_W_ABS, 0, 0, OFFSET_ARG0)]
