@@ -496,9 +496,11 @@ def run_mode(mode: str, isolate=True, timeout: float = 120, java: bool = False, 
         report["running_after_close"] = marker_processes(marker)
         report["victims_intact"] = all(_read_text(v) == "original" for v in spec["victims"]) and [
             os.stat(v).st_mode & 0o777 for v in spec["victims"]] == [0o666, 0o644]
+        own_scratch = (report.get("isolation") or {}).get("scratch")  # Landlock mode's, removed with the workers
         report["host_files_created"] = sorted(
-            f"{d}/{n}" for d in before for n in set(os.listdir(d)) - before[d] if "tcf-carry" in n or n.startswith("tcf-job")
-        ) + [p for p in ("/usr/tcf-probe", "/etc/tcf-probe") if os.path.exists(p)]
+            f"{d}/{n}" for d in before for n in set(os.listdir(d)) - before[d]
+            if "tcf-carry" in n or (n.startswith("tcf-job") and not n.startswith("tcf-job-scratch-"))
+        ) + [p for p in ("/usr/tcf-probe", "/etc/tcf-probe", own_scratch) if p and os.path.exists(p)]
         report["stderr"] = proc.stderr[-2000:]
     finally:
         shutil.rmtree(base, ignore_errors=True)
