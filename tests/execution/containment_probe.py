@@ -22,6 +22,7 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 REPO = os.path.dirname(os.path.dirname(HERE))
 SYSTEM_PYTHON = "/usr/bin/python3"
 USER = "tcf-sandbox-ci"
+TRAINER_THREADS = 150
 SECRET = "tcf-secret-7f3a9c"
 # Where programs run contained; the containment tests run every probe in each. user_no_userns and
 # docker_default have no namespace at all: programs are confined by Landlock there.
@@ -156,8 +157,17 @@ PROBES = {
                      "        fcntl.ioctl(d, 0x40086602, struct.pack('q', 0x8 | 0x10000)); found.append('setflags')\n    except OSError:\n        pass\n"
                      "    try:\n        a, b = socket.socketpair(socket.AF_UNIX, socket.SOCK_DGRAM)\n        a.sendto(b'x', {dgram_path!r}); found.append('dgram')\n    except OSError:\n        pass\n"
                      "    try:\n        a, b = socket.socketpair()\n        a.bind('\\0' + {abstract!r} + '-squat'); found.append('bind')\n    except OSError:\n        pass\n"
+                     "    fd = os.open('keep.bin', os.O_CREAT | os.O_RDWR)\n"
+                     "    libc.fallocate.argtypes = [ctypes.c_int, ctypes.c_int, ctypes.c_long, ctypes.c_long]\n"
+                     "    if libc.fallocate(fd, 1, 0, 8 << 20) == 0:  # FALLOC_FL_KEEP_SIZE: past RLIMIT_FSIZE on ext4\n        found.append('fallocate_keep_size')\n"
+                     "    host = os.open({host_file!r}, os.O_RDONLY)\n"
+                     "    if libc.fcntl(host, 1024, 0) == 0:  # F_SETLEASE, read lease: stalls the host's writers\n        found.append('lease')\n"
+                     "    ctx = ctypes.c_ulong(0)\n"
+                     "    if libc.syscall({{'x86_64': 206, 'aarch64': 0}}[os.uname().machine], 1, ctypes.byref(ctx)) == 0:\n        found.append('io_setup')\n"
                      "    fd = libc.inotify_init1(0)\n"
                      "    if fd >= 0 and libc.inotify_add_watch(fd, {base!r}.encode(), 0xfff) >= 0:\n        found.append('inotify')\n" + RAISE,
+    # A correct program that starts a thread while the trainer (same uid in some modes) runs many.
+    "threads": "import threading\ndef f():\n    t = threading.Thread(target=lambda: None)\n    t.start()\n    t.join()\n    return 1\n",
     "host_ipc": "import ctypes, json, os, socket\ndef f():\n    found = []\n"
                 "    libc = ctypes.CDLL(None, use_errno=True)\n"
                 "    if libc.shmget({ipc_key}, 0, 0) >= 0:\n        found.append('shmget')\n"
@@ -204,6 +214,11 @@ def probe(spec: dict) -> dict:
     from trl_codefeedback.execution.sandbox.policy import SandboxUnavailableError
 
     os.environ["TCF_SECRET_PROBE"] = SECRET  # the trainer's secret: no program may read it
+    import threading
+
+    idle = threading.Event()
+    for _ in range(TRAINER_THREADS):  # a trainer has many threads (torch, tokenizers): RLIMIT_NPROC counts them
+        threading.Thread(target=idle.wait, daemon=True).start()
     server = socket.socket()
     server.bind(("127.0.0.1", 0))
     server.listen(8)
@@ -224,7 +239,7 @@ def probe(spec: dict) -> dict:
     os.chmod(dgram_path, 0o777)
     ipc = host_ipc_objects(spec["ipc_key"], spec["mq_name"])
     fmt = dict(spec, port=server.getsockname()[1], pids=[os.getpid(), os.getppid()], unix_path=unix_path, uid=os.geteuid(),
-               dgram_path=dgram_path)
+               dgram_path=dgram_path, host_file=os.path.realpath(sys.executable))
     tests = {"kind": "asserts", "asserts": ["assert f() == 1"]}
     report = {"uid": os.geteuid(), "python": sys.executable, "refused": None, "programs": {}}
     if spec.get("java"):
@@ -371,6 +386,10 @@ def mode_command(mode: str) -> tuple[list[str], dict]:
         return [_venv()], env
     if mode == "root_no_sys_admin":
         return ["setpriv", "--bounding-set", "-sys_admin", "--inh-caps", "-sys_admin", sys.executable], env
+    if mode == "docker_no_cgroup":  # default Docker whose /sys/fs/cgroup is read-only (hidden here by an empty tmpfs)
+        inner, env = mode_command("docker_default")
+        hide = 'mount -t tmpfs none /sys/fs/cgroup && exec "$@"'
+        return ["unshare", "--mount", "--propagation", "private", "sh", "-c", hide, "sh", *inner], env
     if mode in ("docker_default", "docker_no_landlock"):
         # root, no CAP_SYS_ADMIN, and (as Docker's seccomp profile does) no user namespaces; Landlock or not
         return [SYSTEM_PYTHON, "-c", DENY_USERNS.format(here=HERE, landlock=mode == "docker_no_landlock"),

@@ -20,6 +20,14 @@ def test_landlock_confines_programs_where_no_namespace_can_be_made(mode):
         assert r["isolation"]["setuid"] is False and "/root/" in r["isolation"]["exposed"][0]
 
 
+def test_landlock_refuses_root_programs_without_a_cgroup():
+    # Programs would run as uid 0 (the sandbox uid cannot read the pyenv under /root), and the kernel
+    # does not apply RLIMIT_NPROC to uid 0: without a cgroup nothing would bound their threads.
+    r = run_mode("docker_no_cgroup")
+    msg = r["refused"]
+    assert msg and "refusing to run" in msg and "nothing bounds their threads" in msg, msg
+
+
 def test_refuses_without_user_namespaces_nor_landlock_and_says_how_to_fix():
     r = run_mode("user_no_sandbox")
     msg = r["refused"]

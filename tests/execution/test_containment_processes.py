@@ -11,6 +11,8 @@ def test_correct_programs_importing_stdlib_modules_pass(mode):
     r = run_mode(mode)
     if not r["refused"]:
         assert r["programs"]["stdlib"]["status"] == "passed", r["programs"]["stdlib"]
+        # ... and one that starts a thread while the trainer runs 150 (RLIMIT_NPROC counts threads)
+        assert r["programs"]["threads"]["status"] == "passed", r["programs"]["threads"]
 
 
 @pytest.mark.parametrize("mode", MODES)

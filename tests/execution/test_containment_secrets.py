@@ -62,7 +62,10 @@ def test_no_datagram_to_a_host_socket_nor_watching_host_folders(mode):
         found = r["programs"]["landlock_gaps"]["found"]
         # a datagram to the trainer's pathname socket, an abstract name taken, inotify on a host folder
         assert not {"dgram", "inotify"} & set(found) and r["dgram_received"] is False, found
+        # AIO contexts are a host-wide budget; a lease on a host file stalls its writers (all modes)
+        assert not {"io_setup", "lease"} & set(found), found
         if r["isolation"]["mode"] == "landlock":  # (in a network namespace an abstract name is private)
             assert "bind" not in found and "setflags" not in found, found  # flags on the scratch folder would outlive the program
+            assert "fallocate_keep_size" not in found, found  # blocks past RLIMIT_FSIZE, unseen by the quota
         if r["isolation"]["no_fork"]:  # no cgroup: memory RLIMIT_AS does not count is denied
             assert not {"memfd", "shmget"} & set(found), found

@@ -122,7 +122,7 @@ def setup_isolation(sandbox_uid: int, tmp_size_mb: int, *, ro_paths=(), use_cgro
         except OSError as e:
             info["errors"].append(f"file-system view: {e}")
     elif landlock_fallback:
-        _setup_landlock(info, sandbox_uid, ro_paths, tmp_size_mb)
+        _setup_landlock(info, sandbox_uid, ro_paths, tmp_size_mb, has_cgroup="dirs" in cg)
     info["pid_namespace"] = _probe_pid_namespace()
     if "dirs" in cg:
         _STATE["cgroup"] = cg
@@ -167,7 +167,7 @@ def setup_isolation(sandbox_uid: int, tmp_size_mb: int, *, ro_paths=(), use_cgro
     return info
 
 
-def _setup_landlock(info: dict, sandbox_uid: int, ro_paths, tmp_size_mb: int) -> None:
+def _setup_landlock(info: dict, sandbox_uid: int, ro_paths, tmp_size_mb: int, has_cgroup: bool) -> None:
     """No namespace could be made: prepare a Landlock rule set for the programs (see :mod:`landlock`).
 
     Programs may then read the system folders, the interpreter's folders (benchmark data left out)
@@ -176,7 +176,9 @@ def _setup_landlock(info: dict, sandbox_uid: int, ro_paths, tmp_size_mb: int) ->
     Programs run as the sandbox uid where this process is root and that uid can read the
     interpreter's folders (not so for a pyenv under ``/root``); else as this process's uid, without
     capabilities. Signals: Landlock ABI 6 keeps them inside the program's domain; on older kernels
-    only a dedicated uid does, so without one there is no Landlock mode.
+    only a dedicated uid does, so without one there is no Landlock mode. Nor for uid-0 programs
+    without a cgroup: the kernel does not apply RLIMIT_NPROC to uid 0, so nothing would bound
+    their threads.
     """
     version = landlock.abi()
     exposed = fsview._minimal(list(fsview.interpreter_paths()) + list(ro_paths))
@@ -189,6 +191,12 @@ def _setup_landlock(info: dict, sandbox_uid: int, ro_paths, tmp_size_mb: int) ->
         return
     if not seccomp.supported():
         info["errors"].append(f"landlock: no seccomp filter for {os.uname().machine}")
+        return
+    if os.geteuid() == 0 and not dedicated_uid and not has_cgroup:
+        info["errors"].append(
+            f"landlock: programs would run as root (the sandbox uid cannot read {', '.join(exposed)}) and without a cgroup "
+            "nothing bounds their threads: install Python where every user can read it (e.g. /usr/local, /opt), "
+            "or give the container a writable cgroup")
         return
     try:
         folder = scratch.create(sandbox_uid if dedicated_uid else -1)
@@ -363,14 +371,15 @@ def _uid_has_processes(uid: int) -> bool:
     return False
 
 
-def _count_user_processes() -> int:
+def _count_user_tasks() -> int:
+    """Threads of every process of this uid (what RLIMIT_NPROC counts)."""
     uid = os.getuid()
     n = 0
     for name in os.listdir("/proc"):
         if name.isdigit():
             try:
                 if os.stat(f"/proc/{name}").st_uid == uid:
-                    n += 1
+                    n += len(os.listdir(f"/proc/{name}/task"))
             except OSError:
                 pass
     return n
@@ -396,8 +405,8 @@ def _apply_limits(limits: dict, uid: int) -> None:
             pass
     nproc = int(limits["max_processes"])
     if uid <= 0:
-        # Without a dedicated uid the limit counts every process of this user: add what exists.
-        nproc += _count_user_processes()
+        # Without a dedicated uid the limit counts every thread of this user: add what exists.
+        nproc += _count_user_tasks()
     try:
         resource.setrlimit(resource.RLIMIT_NPROC, (nproc, nproc))
     except (ValueError, OSError):
@@ -407,6 +416,7 @@ def _apply_limits(limits: dict, uid: int) -> None:
 _job_counter = 0
 VIEW_WORKDIR = "/tmp/program"
 LANDLOCK_MAX_FILES = 64
+NO_CGROUP_MAX_FILES = 256
 
 
 def spawn_sandboxed(body, limits: dict, uid: int, isolation: dict, fds: tuple[int, ...]) -> tuple[int, str]:
@@ -488,9 +498,12 @@ def _enter_program(limits: dict, uid: int, workdir: str, fds: tuple[int, ...], v
     if ruleset is not None:
         landlock.restrict(ruleset)
         os.close(ruleset)
-        # A file unlinked while open takes disk space no listing of the scratch folder sees: at most
-        # this many (each within RLIMIT_FSIZE), gone when the program ends.
-        resource.setrlimit(resource.RLIMIT_NOFILE, (LANDLOCK_MAX_FILES, LANDLOCK_MAX_FILES))
+    if ruleset is not None or no_fork:
+        # Without a cgroup, each open fd may pin kernel memory RLIMIT_AS does not count (socket
+        # buffers); in Landlock mode a file unlinked while open takes disk space no listing of the
+        # scratch folder sees (each within RLIMIT_FSIZE). Gone when the program ends.
+        cap = LANDLOCK_MAX_FILES if ruleset is not None else NO_CGROUP_MAX_FILES
+        resource.setrlimit(resource.RLIMIT_NOFILE, (cap, cap))
     if view is not None:
         fsview.enter_program_view(view)
         os.mkdir(workdir, 0o700)

@@ -12,17 +12,19 @@ Filters, stacked where several apply:
     any network namespace);
   - none of the kernel interfaces that bypass system-call filtering or mostly serve exploits and
     side channels: ``io_uring`` (its operations are not system calls a filter sees), ``bpf``,
-    ``userfaultfd``, ``perf_event_open``.
+    ``userfaultfd``, ``perf_event_open``; nor ``io_setup`` (AIO contexts are a host-wide budget,
+    ``aio-max-nr``, that one program could use up).
 * :func:`deny_namespaces` (each program, once it is inside its own view; worker JVMs): no new
   namespaces (``unshare``, ``setns``, ``clone`` with a ``CLONE_NEW*`` flag): user namespaces are
   the largest kernel attack surface open to an unprivileged process, and no program needs one.
+  No ``fcntl`` lease, ``F_NOTIFY`` or write hint either: they act on a file beyond the program.
 * for programs that share the host (Landlock mode, ``deny_namespaces(shared_host=True)``): no
   ``socket`` at all, ``socketpair`` of stream sockets only, no ``connect`` / ``bind`` / ``listen``
   (Landlock cannot stop a datagram to a pathname UNIX socket such as ``/dev/log``, nor an abstract
   name being taken), no System V IPC or POSIX message queues, no change to any file's mode, owner,
   times or extended attributes, only a few ``ioctl`` requests (terminal queries, fd flags: not
-  ``FS_IOC_SETFLAGS`` on the scratch folder they own), no ``inotify`` / ``fanotify`` (they name
-  files the program cannot open), no access to other processes (``ptrace``, ``process_vm_*``,
+  ``FS_IOC_SETFLAGS`` on the scratch folder they own), ``fallocate`` in mode 0 only (``KEEP_SIZE``
+  allocates past ``RLIMIT_FSIZE``), no ``inotify`` / ``fanotify`` (they name files the program cannot open), no access to other processes (``ptrace``, ``process_vm_*``,
   ``pidfd_*``, ``kcmp``), and calls that set a process's limits, priority or CPUs only for the
   caller (pid 0).
 * no new processes (``deny_namespaces(processes=True)``), where the whole process tree cannot be
@@ -66,7 +68,8 @@ ARCH = {
                             "prlimit64": 302, "sched_setaffinity": 203, "sched_setparam": 142, "sched_setscheduler": 144,
                             "sched_setattr": 314, "migrate_pages": 256, "move_pages": 279, "setpriority": 141,
                             "ioprio_set": 251, "connect": 42, "bind": 49, "listen": 50, "ioctl": 16,
-                            "inotify_init": 253, "inotify_init1": 294, "fanotify_init": 300, "memfd_create": 319}),
+                            "inotify_init": 253, "inotify_init1": 294, "fanotify_init": 300, "memfd_create": 319,
+                            "io_setup": 206, "fallocate": 285, "fcntl": 72}),
     "aarch64": (0xC00000B7, {"clone": 220, "clone3": 435, "socket": 198, "socketpair": 199,
                              "add_key": 217, "request_key": 218, "keyctl": 219, "unshare": 97, "setns": 268,
                              "io_uring_setup": 425, "io_uring_enter": 426, "io_uring_register": 427,
@@ -83,10 +86,11 @@ ARCH = {
                              "prlimit64": 261, "sched_setaffinity": 122, "sched_setparam": 118, "sched_setscheduler": 119,
                              "sched_setattr": 274, "migrate_pages": 238, "move_pages": 239, "setpriority": 140,
                              "ioprio_set": 30, "connect": 203, "bind": 200, "listen": 201, "ioctl": 29,
-                             "inotify_init1": 26, "fanotify_init": 262, "memfd_create": 279}),
+                             "inotify_init1": 26, "fanotify_init": 262, "memfd_create": 279,
+                             "io_setup": 0, "fallocate": 47, "fcntl": 25}),
 }
 ESCAPES = ("add_key", "request_key", "keyctl", "io_uring_setup", "io_uring_enter", "io_uring_register",
-           "bpf", "userfaultfd", "perf_event_open")
+           "bpf", "userfaultfd", "perf_event_open", "io_setup")
 # Shared-host programs (Landlock mode: no namespace, maybe the trainer's uid): what no namespace or
 # Landlock rule keeps inside. System V IPC and POSIX message queues (objects outlive the program and
 # are shared by the host), changing any file's mode, owner, times or extended attributes (Landlock
@@ -104,6 +108,11 @@ SHARED_HOST_DENY = ("shmget", "shmat", "shmctl", "shmdt", "semget", "semop", "se
 TCGETS, TIOCGWINSZ, FIONREAD, FIONBIO, FIONCLEX, FIOCLEX = 0x5401, 0x5413, 0x541B, 0x5421, 0x5450, 0x5451
 SHARED_HOST_IOCTLS = (TCGETS, TIOCGWINSZ, FIONREAD, FIONBIO, FIONCLEX, FIOCLEX)
 SOCK_TYPE_MASK, SOCK_STREAM = 0xF, 1
+# fcntl requests that act on a file beyond the program (every program): a lease stalls the host's
+# writers of it, F_NOTIFY watches a folder, write hints outlive the program (programs that run as
+# the real uid 0 own the system's files).
+F_SETLEASE, F_NOTIFY, F_SET_RW_HINT, F_SET_FILE_RW_HINT = 1024, 1026, 1036, 1038
+FCNTL_DENY = (F_SETLEASE, F_NOTIFY, F_SET_RW_HINT, F_SET_FILE_RW_HINT)
 # Memory no RLIMIT_AS counts, for programs without a cgroup (the no-process rule): memfd files and
 # System V segments keep their pages after being unmapped.
 UNCOUNTED_MEMORY = ("memfd_create", "shmget")
@@ -169,6 +178,7 @@ def _program(*, escapes: bool = False, namespaces: bool = False, processes: bool
         body += [(JEQ, "family", 0, nrs[name]) for name in ("socket", "socketpair")]
     if namespaces:
         body += [(JEQ, "eperm", 0, nrs[name]) for name in ("unshare", "setns")]
+        body.append((JEQ, "fcntl", 0, nrs["fcntl"]))
     if processes:
         body += [(JEQ, "eperm", 0, nrs[name]) for name in ("fork", "vfork") if name in nrs]
         body += [(JEQ, "eperm", 0, nrs[name]) for name in UNCOUNTED_MEMORY]
@@ -179,7 +189,8 @@ def _program(*, escapes: bool = False, namespaces: bool = False, processes: bool
         body += [(JEQ, "eperm", 0, nrs[name]) for name in SHARED_HOST_DENY if name in nrs]
         body += [(JEQ, "self_only", 0, nrs[name]) for name in SHARED_HOST_SELF_ONLY]
         body += [(JEQ, "setpriority", 0, nrs["setpriority"]), (JEQ, "ioprio_set", 0, nrs["ioprio_set"]),
-                 (JEQ, "ioctl", 0, nrs["ioctl"]), (JEQ, "socketpair", 0, nrs["socketpair"])]
+                 (JEQ, "ioctl", 0, nrs["ioctl"]), (JEQ, "socketpair", 0, nrs["socketpair"]),
+                 (JEQ, "fallocate", 0, nrs["fallocate"])]
     body.append((RET, 0, 0, ALLOW))
     if shared_host:
         # Arguments are read as their low 32 bits: the kernel reads these int arguments the same way.
@@ -194,7 +205,14 @@ def _program(*, escapes: bool = False, namespaces: bool = False, processes: bool
         # Stream pairs only: a datagram socket can sendto() any pathname socket on the host (/dev/log).
         body += [("label", "socketpair"), (LD_W_ABS, 0, 0, OFFSET_ARG1), (ALU_AND, 0, 0, SOCK_TYPE_MASK),
                  (JEQ, "allow", "eacces", SOCK_STREAM)]
+        # Mode 0 only: FALLOC_FL_KEEP_SIZE allocates blocks past the file's size, where RLIMIT_FSIZE
+        # does not look (gigabytes in one call, on a file the scratch listing may not see).
+        body += [("label", "fallocate"), (LD_W_ABS, 0, 0, OFFSET_ARG1), (JEQ, "allow", "eperm", 0)]
         body += [("label", "eacces"), (RET, 0, 0, ERRNO | errno.EACCES)]
+    if namespaces:
+        body += [("label", "fcntl"), (LD_W_ABS, 0, 0, OFFSET_ARG1)]
+        body += [(JEQ, "eperm", 0, request) for request in FCNTL_DENY]
+        body.append((RET, 0, 0, ALLOW))
     if escapes:
         body += [("label", "family"), (LD_W_ABS, 0, 0, OFFSET_ARG0)]
         body += [(JEQ, "allow", 0, family) for family in ALLOWED_FAMILIES]
