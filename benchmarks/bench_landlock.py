@@ -36,11 +36,12 @@ from trl_codefeedback.execution import Executor, Program
 specs = json.load(open(sys.argv[1]))
 programs = [Program(code=s["code"], tests=s["tests"]) for s in specs]
 with Executor(workers=2, cache_size=0) as ex:
+    mode = ex.isolation.get("mode")
     ex.run(programs[:40])  # warm-up
     t0 = time.perf_counter()
     fbs = ex.run(programs)
     elapsed = time.perf_counter() - t0
-print(json.dumps({"mode": ex.isolation.get("mode"), "rate": len(programs) / elapsed, "statuses": [f.status.value for f in fbs]}))
+print(json.dumps({"mode": mode, "rate": len(programs) / elapsed, "statuses": [f.status.value for f in fbs]}))
 """
 
 
