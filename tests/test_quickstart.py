@@ -45,3 +45,12 @@ def test_the_gpu_quickstart_config_needs_the_cpu_arguments_on_a_cpu_only_machine
     with pytest.raises(ValueError, match="bf16/gpu"):
         CodeFeedbackGRPOConfig(output_dir=str(tmp_path), max_completion_length=256, fine_grained_penalty=-0.3)
     assert CodeFeedbackGRPOConfig(output_dir=str(tmp_path), use_cpu=True, bf16=False).bf16 is False
+
+
+def test_readme_executor_example_prints_what_it_says():
+    block = README.read_text().split("<!-- executor-example: run by tests/test_quickstart.py -->", 1)[1]
+    code = block.split("```python\n", 1)[1].split("```", 1)[0]
+    expected = code.rsplit("# ", 1)[1].strip()  # the comment on the print line
+    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    assert proc.stdout.strip() == expected, (proc.stdout, expected)

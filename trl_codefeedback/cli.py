@@ -171,6 +171,7 @@ def cmd_sandbox_info(args: argparse.Namespace) -> int:
         ("programs run as a dedicated uid", iso.get("setuid"), None),
         ("aggregate memory / process limit per program (cgroup)", bool(iso.get("cgroup")), None),
     ]
+    landlock = iso.get("mode") == "landlock"
     print(f"sandbox mode: {iso.get('mode')}  (cgroup: {iso.get('cgroup') or 'none'})")
     for label, holds, key in rows:
         line = f"  [{'yes' if holds else 'NO '}] {label}"
@@ -179,7 +180,15 @@ def cmd_sandbox_info(args: argparse.Namespace) -> int:
         elif not holds and "cgroup" in label:
             line += ("\n        instead: programs may not create processes (seccomp), so one process's memory limit bounds them"
                      if iso.get("no_fork") else "\n        instead: per-process limits only")
+        elif not holds and "uid" in label and landlock and os.geteuid() == 0:
+            line += ("\n        instead: programs run as uid 0 without capabilities (the sandbox uid cannot read the "
+                     "interpreter's folders); files only root may read are left out of what they may open")
         print(line)
+    if landlock:
+        print("  programs may not create processes or folders, nor chmod; they may keep 512 MB / 10 000 files and hold "
+              "64 open files (docs/sandbox.md, Landlock mode)")
+        print("  Java programs need namespaces: refused on this host unless weak isolation is asked for")
+        print("  no namespace could be made (expected in default Docker and where user namespaces are off):")
     for err in iso.get("errors", []):
         print(f"  note: {err}")
     if missing:
@@ -308,6 +317,7 @@ def build_parser() -> argparse.ArgumentParser:
     demo.add_argument("--rl-steps", type=int, default=None, help="RL steps (default: DemoConfig.rl_steps, 120)")
     demo.set_defaults(func=cmd_demo)
     info = sub.add_parser("sandbox-info", help="print what the sandbox guarantees on this host", **fmt)
+    info.add_argument("--json", action="store_true", help="also print the isolation facts as JSON")
     info.set_defaults(func=cmd_sandbox_info)
     tiny = sub.add_parser("tiny-model", help="build a tiny random causal LM + tokenizer locally, for smoke runs on a laptop", **fmt)
     tiny.add_argument("output_dir", help="folder to write the model and tokenizer to")

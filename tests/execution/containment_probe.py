@@ -200,11 +200,16 @@ def probe_java(spec: dict) -> dict:
     from trl_codefeedback.execution.sandbox.policy import SandboxUnavailableError
 
     code = JAVA_READS_DATA.replace("DATA_PATH", spec["readables"][0])
-    try:
-        with Executor(workers=1, isolate=spec.get("isolate", True), cache_size=0) as ex:
-            [fb] = ex.run([Program(code, {"kind": "java_main", "test": JAVA_TEST}, language="java")])
-    except SandboxUnavailableError as e:
-        return {"refused": str(e)}
+    program = Program(code, {"kind": "java_main", "test": JAVA_TEST}, language="java")
+    with Executor(workers=1, isolate=spec.get("isolate", True), cache_size=0) as ex:
+        try:
+            [fb] = ex.run([program])
+        except SandboxUnavailableError as e:
+            try:  # a second call (a retry, another reward) must refuse again, not give harness errors
+                again = ex.run([program])[0].status.value
+            except SandboxUnavailableError:
+                again = "refused"
+            return {"refused": str(e), "again": again}
     return {"refused": None, **_program_report(fb)}
 
 

@@ -25,7 +25,8 @@ def test_landlock_refuses_root_programs_without_a_cgroup():
     # does not apply RLIMIT_NPROC to uid 0: without a cgroup nothing would bound their threads.
     r = run_mode("docker_no_cgroup")
     msg = r["refused"]
-    assert msg and "refusing to run" in msg and "nothing bounds their threads" in msg, msg
+    assert msg and "refusing to run" in msg and "Landlock mode is not possible here: programs would run as root" in msg, msg
+    assert "install Python where every user can read it" in msg
 
 
 def test_refuses_without_user_namespaces_nor_landlock_and_says_how_to_fix():
@@ -65,7 +66,10 @@ def test_java_refuses_too_unless_weak():
     # view and a program could answer from the data set); with the weak opt-in it runs. Landlock does
     # not confine Java (its JVM, not a process per program, runs the programs).
     r = run_mode("user_no_userns", java=True)
-    assert r["java"]["refused"] and "refusing to run" in r["java"]["refused"], r["java"]
+    msg = r["java"]["refused"]
+    assert msg and "refusing to run Java programs" in msg and "Landlock mode, which confines Python" in msg, r["java"]
+    assert "cgroup: disabled" not in msg
+    assert r["java"]["again"] == "refused", r["java"]  # every later call too: never per-program harness errors
     weak = run_mode("user_no_sandbox", isolate="weak", java=True)["java"]
     assert weak["refused"] is None and weak["status"] in ("passed", "failed"), weak
 
@@ -103,4 +107,5 @@ def test_sandbox_info_reports_landlock_mode():
                           env=env, capture_output=True, text=True, timeout=120, cwd="/")
     assert proc.returncode == 0, proc.stdout + proc.stderr
     assert "sandbox mode: landlock" in proc.stdout and "[yes] no network (no socket at all" in proc.stdout, proc.stdout
+    assert "Java programs need namespaces" in proc.stdout and "programs run as uid 0 without capabilities" in proc.stdout
     assert "refuses" not in proc.stdout

@@ -78,6 +78,7 @@ class JavaBackend:
         self._fallback_warned = False
         self._fallback_error = ""
         self._closed = False
+        self._refusal: policy.SandboxUnavailableError | None = None  # raised again on every later call
 
     # -- lifecycle
     def _spawn(self, slot: int, heap_mb: int) -> JvmProcess:
@@ -140,8 +141,9 @@ class JavaBackend:
         else:
             info = self.isolation
         try:
-            policy.enforce(info, self.isolate)
-        except policy.SandboxUnavailableError:
+            policy.enforce(info, self.isolate, language="java")
+        except policy.SandboxUnavailableError as e:
+            self._refusal = e
             self.close()
             raise
 
@@ -173,6 +175,8 @@ class JavaBackend:
         """One Feedback per (job, program), in order."""
         if not items:
             return []
+        if self._refusal is not None:  # a set-up error, every time: never per-program harness errors
+            raise policy.SandboxUnavailableError(str(self._refusal))
         if self._closed:
             raise RuntimeError("JavaBackend is closed")
         heap = max(MIN_HEAP_MB, max(int(j["limits"]["memory_mb"]) for j, _ in items))

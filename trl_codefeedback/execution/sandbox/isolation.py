@@ -130,7 +130,8 @@ def setup_isolation(sandbox_uid: int, tmp_size_mb: int, *, ro_paths=(), use_cgro
         if "cpu_dir" not in cg:
             info["errors"].append("cgroup: no CPU accounting (v1 cpuacct hierarchy missing)")
     else:
-        info["errors"].append(f"cgroup: {cg['error']}")
+        if use_cgroups:
+            info["errors"].append(f"cgroup: {cg['error']}")
     # Processes only where a cgroup bounds the whole tree and counts its CPU time (a child the kernel
     # reaps by itself, its parent ignoring SIGCHLD, leaves its time nowhere else).
     # In Landlock mode too: each process may hold files unlinked while open or mapped (space no

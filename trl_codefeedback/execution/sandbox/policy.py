@@ -59,22 +59,34 @@ def weak_allowed(isolate) -> bool:
     return isolate == "weak" or os.environ.get(ENV_VAR, "").strip().lower() == "weak"
 
 
-def refusal_message(info: dict) -> str:
-    lines = [f"trl_codefeedback sandbox: refusing to run untrusted programs on this host (mode={info.get('mode')}):"]
+JAVA_NOTE = ("  Java programs need a mount and a network namespace: Landlock mode, which confines Python programs "
+             "where no namespace can be made, does not cover the worker JVMs. Options (1) and (2) below, or weak isolation "
+             "(Python programs stay under Landlock where it holds).")
+
+
+def refusal_message(info: dict, language: str = "python") -> str:
+    what = "Java programs" if language == "java" else "untrusted programs"
+    lines = [f"trl_codefeedback sandbox: refusing to run {what} on this host (mode={info.get('mode')}):"]
     lines += [f"  - {REASONS[k]}" for k in missing(info)]
-    if info.get("errors"):
-        lines.append("  why: " + "; ".join(info["errors"]))
+    errors = info.get("errors") or []
+    # Landlock was there but could not be used: that reason is the one to act on.
+    lines += [f"  Landlock mode is not possible here: {e.split(':', 1)[1].strip()}" for e in errors if e.startswith("landlock:")]
+    others = [e for e in errors if not e.startswith("landlock:")]
+    if others:
+        lines.append("  why: " + "; ".join(others))
+    if language == "java":
+        lines.append(JAVA_NOTE)
     lines.append(HOW)
     return "\n".join(lines)
 
 
-def enforce(info: dict, isolate) -> None:
+def enforce(info: dict, isolate, language: str = "python") -> None:
     """Raise unless every required guarantee holds or weak isolation was asked for (then warn once)."""
     gaps = missing(info)
     if not gaps:
         return
     if not weak_allowed(isolate):
-        raise SandboxUnavailableError(refusal_message(info))
+        raise SandboxUnavailableError(refusal_message(info, language))
     try:
         from . import oscalls
     except ImportError:  # pragma: no cover - run as a script
