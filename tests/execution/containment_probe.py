@@ -164,6 +164,7 @@ PROBES = {
                      "    if libc.fcntl(host, 1024, 0) == 0:  # F_SETLEASE, read lease: stalls the host's writers\n        found.append('lease')\n"
                      "    ctx = ctypes.c_ulong(0)\n"
                      "    if libc.syscall({{'x86_64': 206, 'aarch64': 0}}[os.uname().machine], 1, ctypes.byref(ctx)) == 0:\n        found.append('io_setup')\n"
+                     "    try:\n        a, b = socket.socketpair()\n        a.setsockopt(socket.SOL_SOCKET, socket.SO_SNDBUF, 1 << 22); found.append('sndbuf')\n    except OSError:\n        pass\n"
                      "    fd = libc.inotify_init1(0)\n"
                      "    if fd >= 0 and libc.inotify_add_watch(fd, {base!r}.encode(), 0xfff) >= 0:\n        found.append('inotify')\n" + RAISE,
     # A correct program that starts a thread while the trainer (same uid in some modes) runs many.

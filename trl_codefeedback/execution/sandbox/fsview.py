@@ -133,10 +133,13 @@ def _remount_readonly(root: str, skip=()) -> None:
                 pass  # e.g. a locked proc sub-mount in a user namespace
 
 
-def build(ro_paths=(), tmp_size_mb: int = 512, hide_private: bool = False) -> dict:
+def build(ro_paths=(), tmp_size_mb: int = 512, hide_private: bool = False, private_everywhere: bool = False) -> dict:
     """Make and enter the minimal view (the caller is in its own mount namespace). Returns its facts.
 
-    ``hide_private``: also cover what not every user may read (programs will run as the real uid 0)."""
+    ``hide_private``: also cover what not every user may read in the interpreter's folders and
+    ``ro_paths`` (programs will run as the trainer's uid, whose owner bits would open its private
+    files there, e.g. a venv's ``pip.conf`` with an index token); ``private_everywhere``: in the
+    system folders too (programs will run as the real uid 0, the owner of those)."""
     osc.mount(None, "/", None, osc.MS_REC | osc.MS_PRIVATE)
     system = [p for p in SYSTEM if os.path.lexists(p)]
     etc = [os.path.join("/etc", e) for e in ETC if os.path.lexists(os.path.join("/etc", e))]
@@ -159,7 +162,7 @@ def build(ro_paths=(), tmp_size_mb: int = 512, hide_private: bool = False) -> di
     roots = extra + [s for s in system if not os.path.islink(s)]
     covered = list(datafiles.from_env_or_find(tuple(data_search_roots())))
     if hide_private:
-        covered += datafiles.private_files(roots + [e for e in etc if not os.path.islink(e)])
+        covered += datafiles.private_files((roots + [e for e in etc if not os.path.islink(e)]) if private_everywhere else extra)
     hidden = _cover(stage, covered, roots + etc, rebind)
     for d in DEV:
         if os.path.exists("/dev/" + d):

@@ -112,11 +112,12 @@ def setup_isolation(sandbox_uid: int, tmp_size_mb: int, *, ro_paths=(), use_cgro
     real_root = os.geteuid() == 0
     if _enter_namespaces(info):
         info["network"] = True
-        # Programs are the real uid 0 (namespace root mapped onto root, or root that cannot switch to
-        # the sandbox uid): owner bits would open root-only files in the view, so they are covered.
+        # Without a dedicated uid, programs are the trainer's uid (namespace root mapped onto it):
+        # owner bits would open its private files in the view (everywhere when that is root), so
+        # they are covered.
         info["setuid"] = info["mode"] == "root" and sandbox_uid > 0 and _can_setuid(sandbox_uid)
         try:
-            _STATE["view"] = fsview.build(ro_paths, tmp_size_mb, hide_private=real_root and not info["setuid"])
+            _STATE["view"] = fsview.build(ro_paths, tmp_size_mb, hide_private=not info["setuid"], private_everywhere=real_root)
             info["filesystem"] = info["proc_hidden"] = True
             info["exposed"] = _STATE["view"]["exposed"]
         except OSError as e:
@@ -204,11 +205,12 @@ def _setup_landlock(info: dict, sandbox_uid: int, ro_paths, tmp_size_mb: int, ha
         system = [p for p in fsview.SYSTEM if os.path.isdir(p) and not os.path.islink(p)]
         etc = [os.path.join("/etc", e) for e in fsview.ETC if os.path.exists(os.path.join("/etc", e))]
         hidden = list(datafiles.from_env_or_find(tuple(fsview.data_search_roots())))
-        if os.geteuid() == 0 and not dedicated_uid:
-            # Programs run as uid 0 (without capabilities): owner bits would give them every
-            # root-only file in the allowed folders (TLS keys under /etc/ssl/private). Only what
-            # any user may read is granted, as for a dedicated uid. (~1 s: walks /usr once per worker.)
-            hidden += datafiles.private_files(system + etc + exposed)
+        if not dedicated_uid:
+            # Programs run as this uid (as root: without capabilities): owner bits would give them its
+            # private files in the allowed folders (root: TLS keys under /etc/ssl/private; a user: a
+            # venv's pip.conf). Only what any user may read is granted, as for a dedicated uid.
+            # (As root ~1 s: walks /usr once per worker.)
+            hidden += datafiles.private_files(system + etc + exposed if os.geteuid() == 0 else exposed)
         devices = [f"/dev/{d}" for d in fsview.DEV if os.path.exists(f"/dev/{d}")]
         _STATE["landlock"] = landlock.build(read=system + etc + exposed, write=[folder], devices=devices,
                                             exclude=hidden, version=version)
@@ -417,7 +419,7 @@ def _apply_limits(limits: dict, uid: int) -> None:
 _job_counter = 0
 VIEW_WORKDIR = "/tmp/program"
 LANDLOCK_MAX_FILES = 64
-NO_CGROUP_MAX_FILES = 256
+NO_CGROUP_MAX_FILES = 64
 
 
 def spawn_sandboxed(body, limits: dict, uid: int, isolation: dict, fds: tuple[int, ...]) -> tuple[int, str]:

@@ -17,20 +17,23 @@ Filters, stacked where several apply:
 * :func:`deny_namespaces` (each program, once it is inside its own view; worker JVMs): no new
   namespaces (``unshare``, ``setns``, ``clone`` with a ``CLONE_NEW*`` flag): user namespaces are
   the largest kernel attack surface open to an unprivileged process, and no program needs one.
-  No ``fcntl`` lease, ``F_NOTIFY`` or write hint either: they act on a file beyond the program.
+  No ``fcntl`` lease, ``F_NOTIFY`` or write hint either: they act on a file beyond the program;
+  no ``inotify`` / ``fanotify``: they use up the uid's watch budget (the trainer's, where programs
+  share its uid) and, outside a view, name files the program cannot open.
 * for programs that share the host (Landlock mode, ``deny_namespaces(shared_host=True)``): no
   ``socket`` at all, ``socketpair`` of stream sockets only, no ``connect`` / ``bind`` / ``listen``
   (Landlock cannot stop a datagram to a pathname UNIX socket such as ``/dev/log``, nor an abstract
   name being taken), no System V IPC or POSIX message queues, no change to any file's mode, owner,
   times or extended attributes, only a few ``ioctl`` requests (terminal queries, fd flags: not
   ``FS_IOC_SETFLAGS`` on the scratch folder they own), ``fallocate`` in mode 0 only (``KEEP_SIZE``
-  allocates past ``RLIMIT_FSIZE``), no ``inotify`` / ``fanotify`` (they name files the program cannot open), no access to other processes (``ptrace``, ``process_vm_*``,
+  allocates past ``RLIMIT_FSIZE``), no access to other processes (``ptrace``, ``process_vm_*``,
   ``pidfd_*``, ``kcmp``), and calls that set a process's limits, priority or CPUs only for the
   caller (pid 0).
 * no new processes (``deny_namespaces(processes=True)``), where the whole process tree cannot be
   limited or measured (no cgroup, or one without CPU accounting), and in Landlock mode: a program
   that cannot fork holds at most its own ``RLIMIT_AS`` and leaves nothing running; memory that
-  ``RLIMIT_AS`` does not count is denied with it (``memfd_create``, System V ``shmget``). Also applied to worker JVMs, whose
+  ``RLIMIT_AS`` does not count is denied with it (``memfd_create``, System V ``shmget``, raising a
+  socket's buffers with ``setsockopt``). Also applied to worker JVMs, whose
   programs run as threads. ``fork``/``vfork`` and ``clone`` without ``CLONE_THREAD`` fail with EPERM.
 
 ``clone3`` (whose flags a filter cannot read) fails with ENOSYS wherever ``clone`` flags are
@@ -69,7 +72,7 @@ ARCH = {
                             "sched_setattr": 314, "migrate_pages": 256, "move_pages": 279, "setpriority": 141,
                             "ioprio_set": 251, "connect": 42, "bind": 49, "listen": 50, "ioctl": 16,
                             "inotify_init": 253, "inotify_init1": 294, "fanotify_init": 300, "memfd_create": 319,
-                            "io_setup": 206, "fallocate": 285, "fcntl": 72}),
+                            "io_setup": 206, "fallocate": 285, "fcntl": 72, "setsockopt": 54}),
     "aarch64": (0xC00000B7, {"clone": 220, "clone3": 435, "socket": 198, "socketpair": 199,
                              "add_key": 217, "request_key": 218, "keyctl": 219, "unshare": 97, "setns": 268,
                              "io_uring_setup": 425, "io_uring_enter": 426, "io_uring_register": 427,
@@ -87,7 +90,7 @@ ARCH = {
                              "sched_setattr": 274, "migrate_pages": 238, "move_pages": 239, "setpriority": 140,
                              "ioprio_set": 30, "connect": 203, "bind": 200, "listen": 201, "ioctl": 29,
                              "inotify_init1": 26, "fanotify_init": 262, "memfd_create": 279,
-                             "io_setup": 0, "fallocate": 47, "fcntl": 25}),
+                             "io_setup": 0, "fallocate": 47, "fcntl": 25, "setsockopt": 208}),
 }
 ESCAPES = ("add_key", "request_key", "keyctl", "io_uring_setup", "io_uring_enter", "io_uring_register",
            "bpf", "userfaultfd", "perf_event_open", "io_setup")
@@ -101,8 +104,7 @@ SHARED_HOST_DENY = ("shmget", "shmat", "shmctl", "shmdt", "semget", "semop", "se
                     "futimesat", "fchownat", "fchmodat", "utimensat", "fchmodat2", "setxattr", "lsetxattr",
                     "fsetxattr", "removexattr", "lremovexattr", "fremovexattr", "setxattrat", "removexattrat",
                     "ptrace", "process_vm_readv", "process_vm_writev", "kcmp", "pidfd_open", "pidfd_getfd",
-                    "process_madvise", "process_mrelease", "connect", "bind", "listen", "inotify_init",
-                    "inotify_init1", "fanotify_init")
+                    "process_madvise", "process_mrelease", "connect", "bind", "listen")
 # The only ioctl requests shared-host programs may make (terminal queries and fd flags); anything else,
 # e.g. FS_IOC_SETFLAGS on the scratch folder they own, gets ENOTTY. The same numbers on every architecture.
 TCGETS, TIOCGWINSZ, FIONREAD, FIONBIO, FIONCLEX, FIOCLEX = 0x5401, 0x5413, 0x541B, 0x5421, 0x5450, 0x5451
@@ -116,6 +118,11 @@ FCNTL_DENY = (F_SETLEASE, F_NOTIFY, F_SET_RW_HINT, F_SET_FILE_RW_HINT)
 # Memory no RLIMIT_AS counts, for programs without a cgroup (the no-process rule): memfd files and
 # System V segments keep their pages after being unmapped.
 UNCOUNTED_MEMORY = ("memfd_create", "shmget")
+SOL_SOCKET, SOCKET_BUFFER_OPTIONS = 1, (7, 8, 32, 33)  # SO_SNDBUF, SO_RCVBUF, SO_SNDBUFFORCE, SO_RCVBUFFORCE
+OFFSET_ARG2 = 32
+# File-system watches (every program): they use up the uid's inotify budget (the trainer's, where
+# programs share its uid) and, outside a view, name files the program cannot open.
+WATCHES = ("inotify_init", "inotify_init1", "fanotify_init")
 # Calls that name a process by pid in their first argument: only 0 (the caller itself) is allowed,
 # so a program cannot lower the trainer's limits, priority or CPU set.
 SHARED_HOST_SELF_ONLY = ("prlimit64", "sched_setaffinity", "sched_setparam", "sched_setscheduler", "sched_setattr",
@@ -177,11 +184,12 @@ def _program(*, escapes: bool = False, namespaces: bool = False, processes: bool
         body += [(JEQ, "eperm", 0, nrs[name]) for name in ESCAPES]
         body += [(JEQ, "family", 0, nrs[name]) for name in ("socket", "socketpair")]
     if namespaces:
-        body += [(JEQ, "eperm", 0, nrs[name]) for name in ("unshare", "setns")]
+        body += [(JEQ, "eperm", 0, nrs[name]) for name in ("unshare", "setns") + WATCHES if name in nrs]
         body.append((JEQ, "fcntl", 0, nrs["fcntl"]))
     if processes:
         body += [(JEQ, "eperm", 0, nrs[name]) for name in ("fork", "vfork") if name in nrs]
         body += [(JEQ, "eperm", 0, nrs[name]) for name in UNCOUNTED_MEMORY]
+        body.append((JEQ, "setsockopt", 0, nrs["setsockopt"]))
     if namespaces or processes:
         body += [(JEQ, "enosys", 0, nrs["clone3"]), (JEQ, "clone", 0, nrs["clone"])]
     if shared_host:
@@ -209,6 +217,12 @@ def _program(*, escapes: bool = False, namespaces: bool = False, processes: bool
         # does not look (gigabytes in one call, on a file the scratch listing may not see).
         body += [("label", "fallocate"), (LD_W_ABS, 0, 0, OFFSET_ARG1), (JEQ, "allow", "eperm", 0)]
         body += [("label", "eacces"), (RET, 0, 0, ERRNO | errno.EACCES)]
+    if processes:
+        # Socket buffers are kernel memory RLIMIT_AS does not count: no raising them past the defaults.
+        body += [("label", "setsockopt"), (LD_W_ABS, 0, 0, OFFSET_ARG1), (JEQ, 0, "allow", SOL_SOCKET),
+                 (LD_W_ABS, 0, 0, OFFSET_ARG2)]
+        body += [(JEQ, "eperm", 0, opt) for opt in SOCKET_BUFFER_OPTIONS]
+        body.append((RET, 0, 0, ALLOW))
     if namespaces:
         body += [("label", "fcntl"), (LD_W_ABS, 0, 0, OFFSET_ARG1)]
         body += [(JEQ, "eperm", 0, request) for request in FCNTL_DENY]
