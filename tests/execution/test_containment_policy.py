@@ -109,3 +109,33 @@ def test_sandbox_info_reports_landlock_mode():
     assert "sandbox mode: landlock" in proc.stdout and "[yes] no network (no socket at all" in proc.stdout, proc.stdout
     assert "Java programs need namespaces" in proc.stdout and "programs run as uid 0 without capabilities" in proc.stdout
     assert "refuses" not in proc.stdout
+
+
+JAVA_HOST_CHECK = """
+from trl_codefeedback.execution.sandbox.policy import SandboxUnavailableError
+from trl_codefeedback.feedback import UnitTestReward
+reward = UnitTestReward(language="java")
+try:
+    reward.check_host({"java"})   # what the trainers call on a Java data set while they are built
+    print("OK")
+except SandboxUnavailableError as e:
+    print("REFUSED", str(e).replace("\\n", " "))
+"""
+
+
+@pytest.mark.parametrize("mode, refused", [("user_no_userns", True), ("root", False)])
+def test_java_rows_are_refused_when_the_trainer_is_built(mode, refused):
+    # Before: a trainer on Java rows on a host without namespaces loaded the model and generated, and
+    # only the first reward call refused. The host check now asks a probe process for namespaces.
+    import subprocess
+
+    from containment_probe import mode_command
+
+    prefix, env = mode_command(mode)
+    proc = subprocess.run([*prefix, "-c", JAVA_HOST_CHECK], env=env, capture_output=True, text=True, timeout=120, cwd="/")
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    if refused:
+        assert proc.stdout.startswith("REFUSED unit_test_reward: trl_codefeedback sandbox: refusing to run Java programs"), proc.stdout
+        assert "Landlock mode, which confines Python" in proc.stdout
+    else:
+        assert proc.stdout.strip() == "OK", proc.stdout

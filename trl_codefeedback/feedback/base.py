@@ -273,10 +273,12 @@ class ExecutionReward(abc.ABC):
         self._validated_datasets.add(id(dataset))
 
     def check_host(self, languages: set[str] | None = None) -> None:
-        """Cheap checks that this host can run ``languages`` (default: the reward's): a JDK for Java.
+        """Cheap checks that this host can run ``languages`` (default: the reward's): for Java, a JDK
+        and namespaces to sandbox the worker JVMs in (a short probe process, ~0.1 s).
 
         Only for executors on this machine (the default one, or an ``Executor`` whose backend is not
-        Ray); raises ``JavaUnavailableError`` with what to install.
+        Ray); raises ``JavaUnavailableError`` with what to install, or ``SandboxUnavailableError``
+        with the refusal the Java backend would give at its first program.
         """
         languages = languages if languages is not None else {self.language or "python"}
         if "java" not in languages or not self._executor_is_local():
@@ -287,6 +289,11 @@ class ExecutionReward(abc.ABC):
             find_jdk()
         except JavaUnavailableError as e:
             raise JavaUnavailableError(f"{self.__name__}: {configuration_error_message(e)}") from None
+        from trl_codefeedback.execution.java.sandbox_check import java_sandbox_refusal
+
+        refusal = java_sandbox_refusal(getattr(self.executor, "isolate", True))
+        if refusal is not None:  # the Java backend would refuse at its first program
+            raise SandboxUnavailableError(f"{self.__name__}: {refusal}")
 
     def _executor_is_local(self) -> bool:
         from trl_codefeedback.execution.executor import Executor, default_backend
