@@ -508,3 +508,30 @@ def test_exceptions_named_like_builtins_with_other_constructors_are_runtime_erro
     code = f"class {name}(Exception):\n    pass\n\ndef f(x):\n    raise {name}('boom')\n"
     fb = executor.run([Program(code, {"kind": "asserts", "asserts": ["assert f(1) == 0"]})], limits=LIMITS)[0]
     assert fb.status is Status.RUNTIME_ERROR and fb.error_type == name, fb
+
+
+def test_a_long_number_like_output_token_is_judged_quickly(executor):
+    # The output check's number pattern backtracked quadratically: 200 000 digits and a letter held the
+    # trusted worker past the executor's backstop, so the wrong program got harness_error (dropped).
+    import time
+
+    t0 = time.monotonic()
+    [fb] = executor.run([Program("print('1' * 200000 + 'x')\n", STDIO)])
+    assert fb.status == Status.FAILED and time.monotonic() - t0 < 10, (fb.status, fb.error_message)
+
+
+def test_a_test_passing_an_attribute_of_a_returned_object_fails_the_program_not_the_harness(executor):
+    # Only a program that returns a non-plain object (a correct one returns an int) makes the test pass an
+    # attribute of a program object back to the program: its failure, not a harness error.
+    tests = {"kind": "asserts", "asserts": [f"assert f(f(2).real) == {2 * K * K}", f"assert f(3) == {3 * K}"]}
+    wrong = "class R:\n    real = 1\n\ndef f(x):\n    return R()\n"
+    right = f"def f(x):\n    return x * {K}\n"
+    bad, good = executor.run([Program(wrong, tests), Program(right, tests)])
+    assert bad.status == Status.FAILED and bad.error_type == "NonPlainValue", (bad.status, bad.error_type, bad.error_message)
+    assert good.status == Status.PASSED, good.error_message
+
+
+def test_an_exception_message_with_lone_surrogates_is_made_encodable(executor):
+    [fb] = executor.run([Program("def f(x):\n    raise ValueError('\\udcff\\ud800 bad')\n", ASSERTS)])
+    assert fb.status == Status.RUNTIME_ERROR and "bad" in fb.error_message
+    fb.error_message.encode("utf-8")  # no UnicodeEncodeError in the trainer's logs

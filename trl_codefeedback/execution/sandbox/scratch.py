@@ -36,14 +36,17 @@ def create(uid: int) -> str:
 def over_quota(path: str, quota_bytes: int) -> bool:
     """Whether the folder's files take more than ``quota_bytes`` (allocated blocks) or number more
     than :data:`MAX_ENTRIES`."""
-    used = 0
+    used, seen = 0, set()
     try:
         with os.scandir(path) as it:
             for n, entry in enumerate(it, 1):
                 try:
-                    used += entry.stat(follow_symlinks=False).st_blocks * 512
+                    st = entry.stat(follow_symlinks=False)
                 except OSError:
                     continue
+                if st.st_ino not in seen:  # hard links share their blocks
+                    seen.add(st.st_ino)
+                    used += st.st_blocks * 512
                 if used > quota_bytes or n > MAX_ENTRIES:
                     return True
     except OSError:
