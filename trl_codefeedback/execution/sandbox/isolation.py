@@ -136,7 +136,7 @@ def setup_isolation(sandbox_uid: int, tmp_size_mb: int, *, ro_paths=(), use_cgro
     # Processes only where a cgroup bounds the whole tree and counts its CPU time (a child the kernel
     # reaps by itself, its parent ignoring SIGCHLD, leaves its time nowhere else).
     # In Landlock mode too: each process may hold files unlinked while open or mapped (space no
-    # listing of the scratch folder sees), at most RLIMIT_AS + LANDLOCK_MAX_FILES x RLIMIT_FSIZE of them.
+    # listing of the scratch folder sees), at most RLIMIT_AS + MAX_OPEN_FILES x RLIMIT_FSIZE of them.
     info["no_fork"] = ("cpu_dir" not in cg or info["mode"] == "landlock") and seccomp.supported()
     # CPython ignores SIGXFSZ (writes past the size limit then raise OSError EFBIG): restore the
     # default (inherited by every program) so the kernel ends the program and the verdict is a
@@ -200,6 +200,7 @@ def _setup_landlock(info: dict, sandbox_uid: int, ro_paths, tmp_size_mb: int, ha
             "nothing bounds their threads: install Python where every user can read it (e.g. /usr/local, /opt), "
             "or give the container a writable cgroup")
         return
+    folder = None
     try:
         folder = scratch.create(sandbox_uid if dedicated_uid else -1)
         system = [p for p in fsview.SYSTEM if os.path.isdir(p) and not os.path.islink(p)]
@@ -216,7 +217,7 @@ def _setup_landlock(info: dict, sandbox_uid: int, ro_paths, tmp_size_mb: int, ha
                                             exclude=hidden, version=version)
     except OSError as e:
         info["errors"].append(f"landlock: {e}")
-        scratch.remove(locals().get("folder"))
+        scratch.remove(folder)
         return
     _STATE["scratch"] = {"path": folder, "quota_bytes": tmp_size_mb << 20}
     info.update(mode="landlock", network=True, filesystem=True, proc_hidden=True, processes_contained=True,
@@ -418,8 +419,7 @@ def _apply_limits(limits: dict, uid: int) -> None:
 
 _job_counter = 0
 VIEW_WORKDIR = "/tmp/program"
-LANDLOCK_MAX_FILES = 64
-NO_CGROUP_MAX_FILES = 64
+MAX_OPEN_FILES = 64  # in Landlock mode and without a cgroup (see _enter_program)
 
 
 def spawn_sandboxed(body, limits: dict, uid: int, isolation: dict, fds: tuple[int, ...]) -> tuple[int, str]:
@@ -505,8 +505,7 @@ def _enter_program(limits: dict, uid: int, workdir: str, fds: tuple[int, ...], v
         # Without a cgroup, each open fd may pin kernel memory RLIMIT_AS does not count (socket
         # buffers); in Landlock mode a file unlinked while open takes disk space no listing of the
         # scratch folder sees (each within RLIMIT_FSIZE). Gone when the program ends.
-        cap = LANDLOCK_MAX_FILES if ruleset is not None else NO_CGROUP_MAX_FILES
-        resource.setrlimit(resource.RLIMIT_NOFILE, (cap, cap))
+        resource.setrlimit(resource.RLIMIT_NOFILE, (MAX_OPEN_FILES, MAX_OPEN_FILES))
     if view is not None:
         fsview.enter_program_view(view)
         os.mkdir(workdir, 0o700)

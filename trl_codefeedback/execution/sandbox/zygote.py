@@ -78,6 +78,7 @@ def _wait_program(sock: socket.socket, pid: int, cpu_base: tuple, over_quota=Non
 
 def serve(sock: socket.socket, uid: int, info: dict) -> None:
     """Zygote loop: one program at a time, until the worker closes the socket."""
+    over_quota = isolation.scratch_check()  # Landlock mode's scratch-folder check, else None
     while True:
         try:
             data, fds, _, _ = socket.recv_fds(sock, MAX_MESSAGE, 8)
@@ -96,7 +97,7 @@ def serve(sock: socket.socket, uid: int, info: dict) -> None:
         finally:
             for fd in fds:
                 os.close(fd)
-        status, over_disk = _wait_program(sock, pid, cpu_base, isolation.scratch_check())
+        status, over_disk = _wait_program(sock, pid, cpu_base, over_quota)
         # (over_disk is checked again after the end: files written just before it count too)
         facts = isolation.finish_program(pid, uid, info, workdir) or {}  # everything killed and reaped
         _send(sock, {"exited": status, "oom": bool(facts.get("oom")), "disk": over_disk or bool(facts.get("disk")),
